@@ -1,0 +1,248 @@
+import type {
+  Affordance,
+  DeathCause,
+  EpisodeEndMessage,
+  HelloMessage,
+  ModelLoadedMessage,
+  ServerMessage,
+  StateMessage,
+  TrainingStatusMessage,
+} from '../protocol'
+import { defineStore } from 'pinia'
+import { computed, ref, shallowRef } from 'vue'
+import { parseServerMessage } from '../protocol'
+
+/**
+ * Run state as the page knows it: what the server said, when it said it, and what the page
+ * derived from it (return so far, survival history). Everything here comes from messages;
+ * nothing is guessed. The socket is not here: `useLiveRun` feeds `ingest()`.
+ */
+
+/** How many finished live episodes the history keeps. */
+export const HISTORY_LIMIT = 30
+/** Trail of recent agent cells drawn behind the marker. */
+export const TRAIL_LIMIT = 8
+/** State messages used to measure the actual play rate. */
+const RATE_WINDOW = 20
+
+export interface EpisodeRecord {
+  episode: number
+  steps: number
+  return: number
+  cause: DeathCause
+  /** Checkpoint that was playing when the episode ended (null if none was announced). */
+  checkpoint: string | null
+  /** True when this episode's checkpoint differs from the previous record's. */
+  newCheckpoint: boolean
+}
+
+export interface LoadedModel extends ModelLoadedMessage {
+  /** Date.now() when this page first saw this checkpoint playing. */
+  seenAt: number
+}
+
+export interface TrainingSnapshot extends TrainingStatusMessage {
+  receivedAt: number
+}
+
+export const useRunStore = defineStore('run', () => {
+  const hello = shallowRef<HelloMessage | null>(null)
+  const affordances = shallowRef<Affordance[]>([])
+  const model = shallowRef<LoadedModel | null>(null)
+  const waitingMessage = ref<string | null>(null)
+  const training = shallowRef<TrainingSnapshot | null>(null)
+  const state = shallowRef<StateMessage | null>(null)
+  const stateReceivedAt = ref<number | null>(null)
+
+  const liveEpisode = ref<number | null>(null)
+  const episodeReturn = ref(0)
+  /** True when the page joined this episode late, so `episodeReturn` misses early rewards. */
+  const returnPartial = ref(false)
+  const lastEnd = shallowRef<EpisodeEndMessage | null>(null)
+  const history = ref<EpisodeRecord[]>([])
+  const trail = ref<{ x: number, y: number }[]>([])
+
+  /** Speed last announced by the server (hello) or requested by this page. */
+  const speed = ref<number | null>(null)
+  const measuredRate = ref<number | null>(null)
+  let stateTimes: number[] = []
+
+  const rejected = ref(0)
+  const lastRejection = ref<string | null>(null)
+  const ignoredTypes = ref<string[]>([])
+
+  const actions = computed(() => hello.value?.actions ?? [])
+  const meterNames = computed(() => hello.value?.meters ?? [])
+  /** Training episodes between the checkpoint on screen and where training has got. */
+  const policyLagEpisodes = computed(() =>
+    model.value && training.value ? Math.max(0, training.value.episode - model.value.episode) : null)
+
+  function clearEpisode(): void {
+    state.value = null
+    stateReceivedAt.value = null
+    liveEpisode.value = null
+    episodeReturn.value = 0
+    returnPartial.value = false
+    trail.value = []
+  }
+
+  function reset(): void {
+    hello.value = null
+    affordances.value = []
+    model.value = null
+    waitingMessage.value = null
+    training.value = null
+    lastEnd.value = null
+    history.value = []
+    speed.value = null
+    measuredRate.value = null
+    stateTimes = []
+    clearEpisode()
+  }
+
+  function applyHello(msg: HelloMessage): void {
+    const prev = hello.value
+    // A different run behind the same address: nothing we knew about the old one applies.
+    if (prev && (prev.config_name !== msg.config_name || prev.level !== msg.level))
+      reset()
+    hello.value = msg
+    affordances.value = msg.affordances
+    speed.value = msg.steps_per_second
+  }
+
+  function applyState(msg: StateMessage, now: number): void {
+    const prev = state.value
+    if (liveEpisode.value !== msg.episode) {
+      // Joined mid-episode (or missed episode_start): count from here and say so.
+      liveEpisode.value = msg.episode
+      episodeReturn.value = 0
+      returnPartial.value = msg.step > 1
+      trail.value = []
+    }
+    const isNewStep = !prev || prev.episode !== msg.episode || msg.step > prev.step
+    if (isNewStep) {
+      episodeReturn.value += msg.reward
+      if (prev && prev.episode === msg.episode && (prev.x !== msg.x || prev.y !== msg.y))
+        trail.value = [...trail.value, { x: prev.x, y: prev.y }].slice(-TRAIL_LIMIT)
+    }
+    state.value = msg
+    stateReceivedAt.value = now
+
+    stateTimes.push(now)
+    if (stateTimes.length > RATE_WINDOW)
+      stateTimes = stateTimes.slice(-RATE_WINDOW)
+    const first = stateTimes[0]
+    const span = first === undefined ? 0 : now - first
+    measuredRate.value = stateTimes.length >= 5 && span > 0 ? ((stateTimes.length - 1) * 1000) / span : null
+  }
+
+  function applyEpisodeEnd(msg: EpisodeEndMessage): void {
+    lastEnd.value = msg
+    const checkpoint = model.value?.checkpoint ?? null
+    const records = [...history.value]
+    // A repeated episode_end (e.g. re-sent after a reconnect) replaces, never duplicates.
+    if (records.at(-1)?.episode === msg.episode)
+      records.pop()
+    const prev = records.at(-1)
+    records.push({
+      episode: msg.episode,
+      steps: msg.steps,
+      return: msg.return,
+      cause: msg.cause,
+      checkpoint,
+      newCheckpoint: prev !== undefined && prev.checkpoint !== checkpoint,
+    })
+    history.value = records.slice(-HISTORY_LIMIT)
+    // The server's total is authoritative for the finished episode.
+    if (liveEpisode.value === msg.episode) {
+      episodeReturn.value = msg.return
+      returnPartial.value = false
+    }
+  }
+
+  function applyModelLoaded(msg: ModelLoadedMessage, now: number): void {
+    const same = model.value?.checkpoint === msg.checkpoint && model.value.env_step === msg.env_step
+    // A reconnect re-announces the same checkpoint: keep when we first saw it.
+    model.value = { ...msg, seenAt: same && model.value ? model.value.seenAt : now }
+    waitingMessage.value = null
+  }
+
+  function apply(msg: ServerMessage, now: number = Date.now()): void {
+    switch (msg.type) {
+      case 'hello':
+        applyHello(msg)
+        break
+      case 'model_loaded':
+        applyModelLoaded(msg, now)
+        break
+      case 'waiting_for_model':
+        model.value = null
+        waitingMessage.value = msg.message
+        break
+      case 'episode_start':
+        liveEpisode.value = msg.episode
+        affordances.value = msg.affordances
+        episodeReturn.value = 0
+        returnPartial.value = false
+        trail.value = []
+        break
+      case 'state':
+        applyState(msg, now)
+        break
+      case 'episode_end':
+        applyEpisodeEnd(msg)
+        break
+      case 'training_status':
+        training.value = { ...msg, receivedAt: now }
+        break
+    }
+  }
+
+  /** Validate and apply one decoded frame; malformed frames are counted, unknown types ignored. */
+  function ingest(data: unknown, now: number = Date.now()): void {
+    const result = parseServerMessage(data)
+    if (result.kind === 'message') {
+      apply(result.message, now)
+    }
+    else if (result.kind === 'unknown') {
+      if (!ignoredTypes.value.includes(result.type))
+        ignoredTypes.value = [...ignoredTypes.value, result.type]
+    }
+    else {
+      rejected.value += 1
+      lastRejection.value = result.error
+    }
+  }
+
+  function noteSpeedRequest(stepsPerSecond: number): void {
+    speed.value = stepsPerSecond
+  }
+
+  return {
+    hello,
+    affordances,
+    model,
+    waitingMessage,
+    training,
+    state,
+    stateReceivedAt,
+    liveEpisode,
+    episodeReturn,
+    returnPartial,
+    lastEnd,
+    history,
+    trail,
+    speed,
+    measuredRate,
+    rejected,
+    lastRejection,
+    ignoredTypes,
+    actions,
+    meterNames,
+    policyLagEpisodes,
+    apply,
+    ingest,
+    noteSpeedRequest,
+    reset,
+  }
+})

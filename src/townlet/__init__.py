@@ -1,0 +1,1 @@
+"""Townlet: a small survival world for deep reinforcement learning."""

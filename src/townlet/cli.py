@@ -1,0 +1,172 @@
+"""``python run_demo.py``: parse arguments, build the parts, hand them to the orchestrator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from townlet.checkpoints import CheckpointError, load_checkpoint
+from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
+from townlet.learner.trainer import DQNTrainer
+from townlet.live.app import create_app
+from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
+from townlet.orchestrator.console_log import configure_console_logging
+from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
+from townlet.orchestrator.run_paths import find_resume_checkpoint, make_run_paths
+from townlet.orchestrator.training_worker import TrainingWorker
+
+log = logging.getLogger("townlet.orchestrator")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_demo.py",
+        description="Train a deep-RL agent on Townlet and watch it play live in your browser.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=PROJECT_ROOT / "configs" / "level_1_full_observability.yaml",
+        help="level config (YAML)",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="stop training after this many episodes in total, resumed ones included "
+        "(default: until Ctrl+C)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="write and resume checkpoints here instead of runs/<config>/<time>/checkpoints",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=PROJECT_ROOT / "runs",
+        help="where runs are written (default: runs/)",
+    )
+    parser.add_argument("--port", type=int, default=8766, help="live server port (default 8766)")
+    parser.add_argument(
+        "--frontend-port", type=int, default=5173, help="web page port (default 5173)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=None,
+        help="where training runs (default: the config's, normally auto)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from scratch instead of resuming the last run of this config",
+    )
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    return parser
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto"
+        )
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def apply_overrides(config: TownletConfig, args: argparse.Namespace) -> TownletConfig:
+    updates = {}
+    if args.episodes is not None:
+        if args.episodes < 1:
+            raise SystemExit("--episodes must be at least 1")
+        updates["total_episodes"] = args.episodes
+    if args.device is not None:
+        updates["device"] = args.device
+    if not updates:
+        return config
+    return config.model_copy(update={"training": config.training.model_copy(update=updates)})
+
+
+def restore(trainer: DQNTrainer, checkpoint: Path, config: TownletConfig) -> None:
+    """Resume from ``checkpoint``, refusing one trained on a different world."""
+    state = load_checkpoint(checkpoint, map_location=trainer.device)
+    saved = state["config"]
+    current = config_to_dict(config)
+    for section in ("world", "reward"):
+        if saved.get(section) != current[section]:
+            raise CheckpointError(
+                f"{checkpoint} was trained with a different `{section}` section than "
+                f"{config.name}; start over with --fresh (the old run stays in runs/)"
+            )
+    if saved["training"]["num_envs"] != config.training.num_envs:
+        raise CheckpointError(
+            f"{checkpoint} was trained with training.num_envs={saved['training']['num_envs']}, "
+            f"the config now says {config.training.num_envs}: put it back or use --fresh"
+        )
+    trainer.load_state_dict(state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_console_logging()
+    try:
+        config = apply_overrides(load_config(args.config), args)
+    except ConfigError as error:
+        log.error("%s", error)
+        return 2
+
+    # Claim both ports before any work starts, so a busy port costs nothing.
+    try:
+        frontend_probe = bind_socket("127.0.0.1", args.frontend_port, flag="--frontend-port")
+        frontend_probe.close()
+        device = resolve_device(config.training.device)
+        torch.set_num_threads(config.training.torch_threads)
+        paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
+        writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
+        trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
+        resume_from = (
+            None
+            if args.fresh
+            else find_resume_checkpoint(args.runs_dir, args.config.stem, args.checkpoint_dir)
+        )
+        if resume_from is not None:
+            restore(trainer, resume_from, config)
+            log.info(
+                "resuming from %s (episode %d, env step %d); --fresh starts over",
+                resume_from,
+                trainer.episode,
+                trainer.env_step,
+            )
+        server = LiveServerThread(
+            create_app(config, paths.checkpoint_dir, trainer.progress), "127.0.0.1", args.port
+        )
+    except (PortInUseError, CheckpointError) as error:
+        log.error("%s", error)
+        return 2
+
+    log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
+    log.info("TensorBoard: tensorboard --logdir %s", paths.tensorboard_dir.parent.parent)
+    orchestrator = Orchestrator(
+        TrainingWorker(trainer, writer),
+        server,
+        OrchestratorOptions(
+            frontend_dir=PROJECT_ROOT / "frontend",
+            frontend_port=args.frontend_port,
+            open_browser=not args.no_browser,
+        ),
+    )
+    return orchestrator.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,376 @@
+"""Typed configuration models: one frozen pydantic model per YAML section.
+
+Single values are checked by field constraints; rules that relate several fields (grid
+bounds, meter names, cross-field training limits) live in `model_validator`s that report
+every problem at once as `Issue`s with a path relative to the model, so the loader can
+print the full dotted path, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+METER_NAMES: tuple[str, ...] = (
+    "energy",
+    "hygiene",
+    "satiation",
+    "money",
+    "mood",
+    "social",
+    "health",
+    "fitness",
+)
+# Death causes exist only for these two (see townlet.world.DeathCause).
+TERMINAL_CAPABLE: tuple[str, ...] = ("energy", "health")
+
+# Strict types: "0.5" (a string) or true (a bool) are errors, but an int is a valid float.
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+
+Issue = tuple[str, str, str]  # (path relative to the model, what is wrong, what to do)
+
+
+def _raise_issues(issues: list[Issue]) -> None:
+    """Hand cross-field problems to pydantic; the loader expands them into full paths."""
+    if issues:
+        summary = "; ".join(f"{path}: {problem}" for path, problem, _ in issues)
+        raise PydanticCustomError(
+            "townlet_issues", "{summary}", {"summary": summary, "issues": tuple(issues)}
+        )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --------------------------------------------------------------------------- world
+
+
+class MeterConfig(_Model):
+    initial: UnitFloat
+    drain: NonNegFloat
+    terminal: bool = False
+
+
+class HealthFitnessScaling(_Model):
+    """Health drain is multiplied by `base + low_fitness * (1 - fitness)`."""
+
+    base: NonNegFloat
+    low_fitness: NonNegFloat
+
+
+class CascadeConfig(_Model):
+    source: str
+    target: str
+    strength: NonNegFloat
+
+
+class AffordanceConfig(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    x: int
+    y: int
+    cost: NonNegFloat  # dollars; the money meter holds dollars / 100
+    effects: dict[str, float]
+    ticks: PosInt = 1
+    # [open, close) in hours; close < open wraps past midnight; [0, 24] is always open.
+    hours: tuple[int, int] = Field(default=(0, 24), strict=False)
+
+
+class WorldConfig(_Model):
+    width: Annotated[int, Field(ge=2)]
+    height: Annotated[int, Field(ge=2)]
+    step_cap: PosInt
+    observability: Literal["full", "partial"] = "full"
+    vision_window: PosInt = 5
+    temporal: bool = False
+    ticks_per_day: PosInt = 24
+    start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 8
+    completion_bonus_fraction: UnitFloat = 0.25
+    randomize_layout: bool = False
+    meters: dict[str, MeterConfig]
+    health_fitness_scaling: HealthFitnessScaling
+    move_cost: dict[str, NonNegFloat]
+    cascade_threshold: Annotated[float, Field(gt=0.0, le=1.0)]
+    cascades: list[CascadeConfig]
+    affordances: list[AffordanceConfig]
+
+    @model_validator(mode="after")
+    def _check(self) -> WorldConfig:
+        _raise_issues(_world_issues(self))
+        return self
+
+
+def _unknown_meter(path: str, name: str) -> Issue:
+    return (path, f"unknown meter '{name}'", f"use one of {', '.join(METER_NAMES)}")
+
+
+def _world_issues(w: WorldConfig) -> list[Issue]:
+    issues: list[Issue] = []
+    names = set(w.meters)
+    for name in METER_NAMES:
+        if name not in names:
+            issues.append((f"meters.{name}", "meter is missing", "define all 8 meters"))
+    for name in w.meters:
+        if name not in METER_NAMES:
+            issues.append(_unknown_meter(f"meters.{name}", name))
+        elif w.meters[name].terminal and name not in TERMINAL_CAPABLE:
+            issues.append(
+                (
+                    f"meters.{name}.terminal",
+                    f"meter '{name}' cannot be terminal",
+                    f"only {' and '.join(TERMINAL_CAPABLE)} can end an episode",
+                )
+            )
+    for name in w.move_cost:
+        if name not in METER_NAMES:
+            issues.append(_unknown_meter(f"move_cost.{name}", name))
+    for i, c in enumerate(w.cascades):
+        for field in ("source", "target"):
+            value = getattr(c, field)
+            if value not in METER_NAMES:
+                issues.append(_unknown_meter(f"cascades[{i}].{field}", value))
+    if w.vision_window % 2 == 0:
+        issues.append(
+            (
+                "vision_window",
+                f"vision window {w.vision_window} is even, so it has no centre cell",
+                f"use an odd size such as {w.vision_window + 1}",
+            )
+        )
+    cells = w.width * w.height
+    if len(w.affordances) > cells:
+        issues.append(
+            (
+                "affordances",
+                f"{len(w.affordances)} affordances do not fit on {cells} cells",
+                "enlarge the grid or remove affordances",
+            )
+        )
+    seen_names: dict[str, int] = {}
+    seen_cells: dict[tuple[int, int], str] = {}
+    grid = f"{w.width}x{w.height}"
+    for i, a in enumerate(w.affordances):
+        here = f"affordances[{i}]"
+        if a.name in seen_names:
+            issues.append(
+                (f"{here}.name", f"name '{a.name}' is used twice", "give each affordance a unique name")
+            )
+        seen_names[a.name] = i
+        if not 0 <= a.x < w.width:
+            issues.append(
+                (
+                    f"{here}.x",
+                    f"affordance '{a.name}' at ({a.x}, {a.y}) is off the {grid} grid",
+                    f"choose x in 0..{w.width - 1}",
+                )
+            )
+        if not 0 <= a.y < w.height:
+            issues.append(
+                (
+                    f"{here}.y",
+                    f"affordance '{a.name}' at ({a.x}, {a.y}) is off the {grid} grid",
+                    f"choose y in 0..{w.height - 1}",
+                )
+            )
+        other = seen_cells.get((a.x, a.y))
+        if other is not None:
+            issues.append(
+                (
+                    here,
+                    f"affordances '{other}' and '{a.name}' share the cell ({a.x}, {a.y})",
+                    "move one of them to a free cell",
+                )
+            )
+        seen_cells[(a.x, a.y)] = a.name
+        for meter in a.effects:
+            if meter not in METER_NAMES:
+                issues.append(_unknown_meter(f"{here}.effects.{meter}", meter))
+        start, end = a.hours
+        for j, hour in enumerate(a.hours):
+            if not 0 <= hour <= 24:
+                issues.append(
+                    (
+                        f"{here}.hours[{j}]",
+                        f"hour {hour} is outside the day",
+                        "use hours in 0..24 ([0, 24] means always open)",
+                    )
+                )
+        if start == end:
+            issues.append(
+                (
+                    f"{here}.hours",
+                    f"opening hours [{start}, {end}] are empty, so '{a.name}' never opens",
+                    "use [open, close) with open != close, or [0, 24] for always",
+                )
+            )
+    return issues
+
+
+# --------------------------------------------------------------------------- reward
+
+
+class RewardConfig(_Model):
+    per_tick: Literal["energy_x_health", "constant"] = "energy_x_health"
+    alive_bonus: float = 0.0
+    death_penalty: float = 0.0  # added on the death tick; negative means a penalty
+
+
+# --------------------------------------------------------------------------- training
+
+
+class NetworkConfig(_Model):
+    kind: Literal["mlp", "gru"] = "mlp"
+    # gru: hidden_sizes[0] is the recurrent size
+    hidden_sizes: Annotated[list[PosInt], Field(min_length=1)] = [256, 256]
+
+
+class EpsilonConfig(_Model):
+    start: UnitFloat = 1.0
+    end: UnitFloat = 0.02
+    decay_steps: NonNegInt = 300_000
+
+    @model_validator(mode="after")
+    def _check(self) -> EpsilonConfig:
+        if self.start < self.end:
+            _raise_issues(
+                [
+                    (
+                        "end",
+                        f"epsilon end {self.end} is above start {self.start}",
+                        "make start >= end (epsilon decays from start to end)",
+                    )
+                ]
+            )
+        return self
+
+
+class RndConfig(_Model):
+    enabled: bool = False
+    coefficient: NonNegFloat = 0.1
+    learning_rate: PosFloat = 0.0001
+    anneal_survival: NonNegFloat = 400  # ticks of mean survival at which RND is fully off
+
+
+class CurriculumStage(_Model):
+    drain_scale: PosFloat = 1.0
+    sparse_reward: bool = False
+
+
+def _default_stages() -> list[CurriculumStage]:
+    return [
+        CurriculumStage(drain_scale=0.2),
+        CurriculumStage(drain_scale=0.5),
+        CurriculumStage(drain_scale=0.8),
+        CurriculumStage(drain_scale=1.0),
+        CurriculumStage(drain_scale=1.0, sparse_reward=True),
+    ]
+
+
+class CurriculumConfig(_Model):
+    enabled: bool = False
+    window: PosInt = 200
+    advance_survival: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    retreat_survival: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    stages: Annotated[list[CurriculumStage], Field(min_length=1)] = Field(
+        default_factory=_default_stages
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CurriculumConfig:
+        if self.retreat_survival >= self.advance_survival:
+            _raise_issues(
+                [
+                    (
+                        "retreat_survival",
+                        f"retreat_survival {self.retreat_survival} is not below "
+                        f"advance_survival {self.advance_survival}",
+                        "make retreat_survival < advance_survival",
+                    )
+                ]
+            )
+        return self
+
+
+class TrainingConfig(_Model):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: PosInt = 1
+    num_envs: PosInt = 256
+    total_episodes: PosInt | None = None  # None: train until stopped
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    learning_rate: PosFloat = 0.0005
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
+    n_step: PosInt = 1
+    batch_size: PosInt = 256
+    replay_capacity: PosInt = 100_000
+    save_replay: bool = False
+    learning_starts: NonNegInt = 2000
+    updates_per_step: PosFloat = 0.25
+    target_update_interval: PosInt = 500
+    double_dqn: bool = True
+    huber_delta: PosFloat = 1.0
+    max_grad_norm: PosFloat = 10.0
+    sequence_length: PosInt = 16
+    burn_in: NonNegInt = 4
+    epsilon: EpsilonConfig = Field(default_factory=EpsilonConfig)
+    rnd: RndConfig = Field(default_factory=RndConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
+        issues: list[Issue] = []
+        if self.replay_capacity < self.batch_size:
+            issues.append(
+                (
+                    "replay_capacity",
+                    f"replay_capacity {self.replay_capacity} is below batch_size {self.batch_size}",
+                    "make replay_capacity >= batch_size",
+                )
+            )
+        if self.burn_in >= self.sequence_length:
+            issues.append(
+                (
+                    "burn_in",
+                    f"burn_in {self.burn_in} leaves no trained steps in a sequence of "
+                    f"{self.sequence_length}",
+                    "make burn_in < sequence_length",
+                )
+            )
+        _raise_issues(issues)
+        return self
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+class CheckpointConfig(_Model):
+    every_episodes: PosInt = 1000
+    every_seconds: PosFloat = 30.0
+    keep_last: PosInt = 5
+
+
+class LiveConfig(_Model):
+    steps_per_second: PosFloat = 5.0
+    poll_seconds: PosFloat = 0.5
+
+
+class LoggingConfig(_Model):
+    tensorboard_every_seconds: PosFloat = 2.0
+
+
+class TownletConfig(_Model):
+    """A whole run: the world, the reward, training and the runtime services."""
+
+    name: Annotated[str, Field(min_length=1)] = "townlet"
+    seed: NonNegInt = 0
+    world: WorldConfig
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)

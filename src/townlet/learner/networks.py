@@ -1,0 +1,93 @@
+"""Q-networks, rebuilt from the ``model_args`` stored in every checkpoint.
+
+The live player knows nothing about the trainer: ``build_q_network(checkpoint["model_args"])``
+plus ``load_state_dict`` is all it needs (nanoGPT's sample.py works the same way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class MlpQNetwork(nn.Module):
+    """Feed-forward Q-network for the fully observed level."""
+
+    recurrent = False
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, num_actions))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.layers(observations)
+
+
+class GruQNetwork(nn.Module):
+    """Recurrent Q-network for the partially observed levels.
+
+    Hidden state is the caller's: acting keeps one state per world and zeroes it when that
+    world's episode ends; replay trains on sequences that start from a zero state, warmed up
+    by a burn-in prefix whose outputs carry no loss (R2D2's "zero state + burn-in").
+    ``episode_starts`` zeroes the state inside a sequence wherever a new episode begins.
+    """
+
+    recurrent = True
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> None:
+        super().__init__()
+        self.hidden_size = hidden_sizes[0]
+        self.encoder = nn.Sequential(nn.Linear(obs_dim, self.hidden_size), nn.ReLU())
+        self.cell = nn.GRUCell(self.hidden_size, self.hidden_size)
+        self.head = nn.Linear(self.hidden_size, num_actions)
+
+    def initial_state(self, batch: int, device: torch.device) -> torch.Tensor:
+        return torch.zeros(batch, self.hidden_size, device=device)
+
+    def step(
+        self, observations: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One tick for a batch of worlds: (q_values [B, A], next hidden [B, H])."""
+        hidden = self.cell(self.encoder(observations), hidden)
+        return self.head(hidden), hidden
+
+    def forward(
+        self,
+        observations: torch.Tensor,
+        hidden: torch.Tensor,
+        episode_starts: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sequence [B, T, obs] -> (q_values [B, T, A], final hidden [B, H])."""
+        encoded = self.encoder(observations)
+        outputs = []
+        for t in range(observations.shape[1]):
+            if episode_starts is not None:
+                hidden = hidden * (~episode_starts[:, t]).unsqueeze(1).to(hidden.dtype)
+            hidden = self.cell(encoded[:, t], hidden)
+            outputs.append(hidden)
+        return self.head(torch.stack(outputs, dim=1)), hidden
+
+
+def model_args(kind: str, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> dict:
+    """The constructor arguments saved beside the weights."""
+    return {
+        "kind": kind,
+        "obs_dim": obs_dim,
+        "num_actions": num_actions,
+        "hidden_sizes": list(hidden_sizes),
+    }
+
+
+def build_q_network(args: dict[str, Any]) -> MlpQNetwork | GruQNetwork:
+    kinds = {"mlp": MlpQNetwork, "gru": GruQNetwork}
+    if args["kind"] not in kinds:
+        raise ValueError(f"unknown network kind {args['kind']!r}; expected one of {sorted(kinds)}")
+    return kinds[args["kind"]](args["obs_dim"], args["num_actions"], list(args["hidden_sizes"]))

@@ -1,0 +1,486 @@
+"""Double DQN over N vectorised worlds.
+
+One batched step is ``collect()`` (every world acts once, transitions go to replay) followed
+by as many ``update()`` calls as ``updates_per_step`` has accrued. ``run()`` is the loop the
+training thread drives: it checks the stop Event once per batched step, checkpoints every K
+episodes or T seconds, and saves once more on the way out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
+
+from townlet.checkpoints import checkpoint_name, prune_checkpoints, save_checkpoint
+from townlet.config import TownletConfig, config_to_dict
+from townlet.learner.curriculum import Curriculum
+from townlet.learner.exploration import LinearEpsilon, RandomLegalActions, greedy_actions
+from townlet.learner.networks import GruQNetwork, build_q_network, model_args
+from townlet.learner.replay import TimeMajorReplay
+from townlet.learner.rnd import RandomNetworkDistillation
+from townlet.world import VectorWorld
+
+log = logging.getLogger("townlet.training")
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """A copy of where training stands, safe to hand to other threads."""
+
+    episode: int
+    env_step: int
+    epsilon: float
+    steps_per_second: float
+    recent_mean_survival: float | None
+    curriculum_stage: int | None
+    running: bool
+
+
+class DQNTrainer:
+    def __init__(
+        self,
+        config: TownletConfig,
+        device: torch.device,
+        checkpoint_dir: Path,
+        writer: SummaryWriter | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.training
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.writer = writer
+        settings = self.settings
+
+        # Seed everything first so network initialisation is reproducible too.
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(config.seed + 1)
+
+        self.world = VectorWorld(
+            config.world, config.reward, settings.num_envs, device=device, seed=config.seed
+        )
+        self.model_args = model_args(
+            settings.network.kind,
+            self.world.obs_dim,
+            self.world.num_actions,
+            list(settings.network.hidden_sizes),
+        )
+        self.online = build_q_network(self.model_args).to(device)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=settings.learning_rate)
+        self.recurrent = isinstance(self.online, GruQNetwork)
+        self.hidden = (
+            self.online.initial_state(settings.num_envs, device) if self.recurrent else None
+        )
+        self.replay = TimeMajorReplay(
+            settings.replay_capacity,
+            settings.num_envs,
+            self.world.obs_dim,
+            self.world.num_actions,
+            device,
+        )
+        self.epsilon_schedule = LinearEpsilon(
+            settings.epsilon.start, settings.epsilon.end, settings.epsilon.decay_steps
+        )
+        self.random_actions = RandomLegalActions(self.world.num_actions, device)
+        self.curriculum = (
+            Curriculum(settings.curriculum, config.world.step_cap)
+            if settings.curriculum.enabled
+            else None
+        )
+        if self.curriculum is not None:
+            self.curriculum.apply(self.world)
+        self.rnd = (
+            RandomNetworkDistillation(self.world.obs_dim, settings.rnd.learning_rate).to(device)
+            if settings.rnd.enabled
+            else None
+        )
+
+        # Counters: these are what a resumed run continues from.
+        self.episode = 0
+        self.env_step = 0
+        self.update_step = 0
+        self.update_credit = 0.0
+        self.recent_survival: deque[int] = deque(maxlen=256)
+
+        self._observations_before = torch.zeros_like(self.world.observations)
+        self._window = _LogWindow()
+        self._progress_lock = threading.Lock()
+        self._progress = self._snapshot(steps_per_second=0.0, running=False)
+
+    # ----------------------------------------------------------------- acting
+    @property
+    def epsilon(self) -> float:
+        return self.epsilon_schedule(self.env_step)
+
+    @torch.no_grad()
+    def collect(self) -> None:
+        """Every world takes one epsilon-greedy step; the transitions enter replay."""
+        world = self.world
+        self._observations_before.copy_(world.observations)
+        masks = world.action_masks
+        if self.recurrent:
+            q_values, self.hidden = self.online.step(world.observations, self.hidden)
+        else:
+            q_values = self.online(world.observations)
+        greedy = greedy_actions(q_values, masks)
+        explore = torch.rand(world.num_envs, generator=self.generator, device=self.device)
+        actions = torch.where(
+            explore < self.epsilon, self.random_actions(masks, self.generator), greedy
+        )
+
+        result = world.step(actions)
+        rewards = result.rewards
+        if self.rnd is not None:
+            # Added here and only here, so each transition carries its bonus exactly once.
+            rewards = rewards + self._rnd_coefficient() * self.rnd.bonus(world.next_observations)
+        self.replay.push(
+            self._observations_before,
+            actions,
+            rewards,
+            world.next_observations,
+            world.action_masks,
+            result.terminated,
+            result.dones,
+        )
+        self.env_step += world.num_envs
+        self._window.add_rewards(float(result.rewards.sum()))
+
+        finished = int(result.dones.sum())
+        if finished:
+            done_index = result.dones.nonzero().squeeze(1)
+            lengths = result.episode_lengths.index_select(0, done_index).tolist()
+            returns = result.episode_returns.index_select(0, done_index).tolist()
+            self.episode += finished
+            self.recent_survival.extend(lengths)
+            self._window.add_episodes(lengths, returns)
+            if self.hidden is not None:
+                self.hidden.mul_((~result.dones).unsqueeze(1).float())
+            if self.curriculum is not None and self.curriculum.record(lengths):
+                self.curriculum.apply(world)
+                log.info("curriculum moved to stage %d", self.curriculum.stage)
+
+    def _rnd_coefficient(self) -> float:
+        settings = self.settings.rnd
+        survival = self.recent_mean_survival() or 0.0
+        return settings.coefficient * max(0.0, 1.0 - survival / settings.anneal_survival)
+
+    # --------------------------------------------------------------- learning
+    def ready_to_learn(self) -> bool:
+        span = self.settings.sequence_length + self.settings.burn_in if self.recurrent else 1
+        return (
+            len(self.replay) >= self.settings.learning_starts
+            and self.replay.filled >= span + self.settings.n_step
+        )
+
+    def update(self) -> float:
+        loss = self._recurrent_loss() if self.recurrent else self._feed_forward_loss()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.settings.max_grad_norm)
+        self.optimizer.step()
+        self.update_step += 1
+        if self.update_step % self.settings.target_update_interval == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        if self.rnd is not None:
+            sample = self.replay.sample(self.settings.batch_size, 1, 1.0, self.generator)
+            self.rnd.update(sample.next_observations)
+        value = float(loss)
+        self._window.add_loss(value)
+        return value
+
+    def _feed_forward_loss(self) -> torch.Tensor:
+        settings = self.settings
+        batch = self.replay.sample(
+            settings.batch_size, settings.n_step, settings.gamma, self.generator
+        )
+        q_taken = self.online(batch.observations).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            # Double DQN: the online net picks the next action, the target net values it.
+            if settings.double_dqn:
+                next_actions = greedy_actions(
+                    self.online(batch.next_observations), batch.next_masks
+                )
+                next_q = self.target(batch.next_observations)
+            else:
+                next_q = self.target(batch.next_observations)
+                next_actions = greedy_actions(next_q, batch.next_masks)
+            next_value = next_q.gather(1, next_actions.unsqueeze(1)).squeeze(1)
+            targets = batch.returns + batch.discounts * next_value
+        return F.huber_loss(q_taken, targets, delta=settings.huber_delta)
+
+    def _recurrent_loss(self) -> torch.Tensor:
+        """Sequences start from a zero state; the first ``burn_in`` steps only warm it up.
+
+        Inside a sequence the state is zeroed where a new episode begins. A step whose episode
+        ended (death or the step cap) does not bootstrap here: the next slot already belongs
+        to the next episode. n-step returns are not used for the recurrent learner.
+        """
+        settings = self.settings
+        length = settings.burn_in + settings.sequence_length
+        batch = self.replay.sample_sequences(settings.batch_size, length, self.generator)
+        inputs = torch.cat([batch.observations, batch.next_observations.unsqueeze(1)], dim=1)
+        starts = torch.zeros(inputs.shape[:2], dtype=torch.bool, device=self.device)
+        starts[:, 1:length] = batch.dones[:, :-1]
+        initial = self.online.initial_state(settings.batch_size, self.device)
+
+        q_all, _ = self.online(inputs, initial, starts)
+        q_taken = q_all[:, :length].gather(2, batch.actions.unsqueeze(2)).squeeze(2)
+        with torch.no_grad():
+            target_all, _ = self.target(inputs, initial, starts)
+            next_actions = greedy_actions(q_all[:, 1:].detach(), batch.next_masks)
+            next_value = target_all[:, 1:].gather(2, next_actions.unsqueeze(2)).squeeze(2)
+            targets = batch.rewards + settings.gamma * (~batch.dones).float() * next_value
+        learn = slice(settings.burn_in, length)
+        return F.huber_loss(q_taken[:, learn], targets[:, learn], delta=settings.huber_delta)
+
+    # -------------------------------------------------------------- the loop
+    def finished(self) -> bool:
+        total = self.settings.total_episodes
+        return total is not None and self.episode >= total
+
+    def run(self, stop: threading.Event) -> Path:
+        """Train until ``stop`` is set or the episode budget is spent; returns the last save."""
+        checkpoint_every = self.config.checkpoint
+        last_save_time = time.monotonic()
+        last_save_episode = self.episode
+        last_path = self.save()
+        log.info("checkpoint written: %s", last_path.name)
+        self._set_progress(running=True)
+        while not stop.is_set() and not self.finished():
+            self.collect()
+            if self.ready_to_learn():
+                self.update_credit += self.settings.updates_per_step
+                while self.update_credit >= 1.0:
+                    self.update()
+                    self.update_credit -= 1.0
+            self._maybe_report()
+            due_by_episodes = self.episode - last_save_episode >= checkpoint_every.every_episodes
+            due_by_time = time.monotonic() - last_save_time >= checkpoint_every.every_seconds
+            if due_by_episodes or due_by_time:
+                last_path = self.save()
+                last_save_time, last_save_episode = time.monotonic(), self.episode
+        last_path = self.save()
+        self._set_progress(running=False)
+        log.info(
+            "final checkpoint written: %s (episode %d, env step %d)",
+            last_path.name,
+            self.episode,
+            self.env_step,
+        )
+        return last_path
+
+    def _maybe_report(self) -> None:
+        period = self.config.logging.tensorboard_every_seconds
+        if self._window.age() < period:
+            return
+        summary = self._window.flush(self.env_step)
+        self._set_progress(running=True, steps_per_second=summary.steps_per_second)
+        if self.writer is not None:
+            step = self.env_step
+            self.writer.add_scalar("charts/epsilon", self.epsilon, step)
+            self.writer.add_scalar("charts/env_steps_per_second", summary.steps_per_second, step)
+            self.writer.add_scalar("charts/episodes", self.episode, step)
+            if summary.mean_survival is not None:
+                self.writer.add_scalar("charts/survival_time", summary.mean_survival, step)
+                self.writer.add_scalar("charts/episode_return", summary.mean_return, step)
+            if summary.mean_loss is not None:
+                self.writer.add_scalar("losses/td_loss", summary.mean_loss, step)
+            if self.curriculum is not None:
+                self.writer.add_scalar("charts/curriculum_stage", self.curriculum.stage, step)
+        if summary.should_print:
+            survival = f"{summary.mean_survival:.0f}" if summary.mean_survival is not None else "-"
+            log.info(
+                "episode %d | env step %s | %.0f steps/s | epsilon %.3f | survival %s",
+                self.episode,
+                f"{self.env_step:,}",
+                summary.steps_per_second,
+                self.epsilon,
+                survival,
+            )
+
+    # ------------------------------------------------------------- progress
+    def recent_mean_survival(self) -> float | None:
+        if not self.recent_survival:
+            return None
+        return sum(self.recent_survival) / len(self.recent_survival)
+
+    def _snapshot(self, steps_per_second: float, running: bool) -> TrainingProgress:
+        return TrainingProgress(
+            episode=self.episode,
+            env_step=self.env_step,
+            epsilon=self.epsilon,
+            steps_per_second=steps_per_second,
+            recent_mean_survival=self.recent_mean_survival(),
+            curriculum_stage=self.curriculum.stage if self.curriculum else None,
+            running=running,
+        )
+
+    def _set_progress(self, running: bool, steps_per_second: float | None = None) -> None:
+        with self._progress_lock:
+            rate = self._progress.steps_per_second if steps_per_second is None else steps_per_second
+            self._progress = self._snapshot(rate, running)
+
+    def progress(self) -> TrainingProgress:
+        with self._progress_lock:
+            return self._progress
+
+    # ---------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        python_state = random.getstate()
+        numpy_state = np.random.get_state()
+        state: dict[str, Any] = {
+            "model_args": self.model_args,
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "config": config_to_dict(self.config),
+            "counters": {
+                "episode": self.episode,
+                "env_step": self.env_step,
+                "update_step": self.update_step,
+            },
+            "update_credit": self.update_credit,
+            "epsilon": self.epsilon,
+            "recent_survival": list(self.recent_survival),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "trainer": self.generator.get_state(),
+                "python": [python_state[0], list(python_state[1]), python_state[2]],
+                "numpy": [
+                    numpy_state[0],
+                    torch.from_numpy(numpy_state[1].astype(np.int64)),
+                    int(numpy_state[2]),
+                    int(numpy_state[3]),
+                    float(numpy_state[4]),
+                ],
+            },
+            "world": self.world.state_dict(),
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if self.hidden is not None:
+            state["hidden"] = self.hidden
+        if self.curriculum is not None:
+            state["curriculum"] = self.curriculum.state_dict()
+        if self.rnd is not None:
+            state["rnd"] = {
+                "networks": self.rnd.state_dict(),
+                "optimizer": self.rnd.optimizer.state_dict(),
+            }
+        if self.settings.save_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        counters = state["counters"]
+        self.episode = int(counters["episode"])
+        self.env_step = int(counters["env_step"])
+        self.update_step = int(counters["update_step"])
+        self.update_credit = float(state["update_credit"])
+        self.recent_survival.clear()
+        self.recent_survival.extend(int(v) for v in state["recent_survival"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["trainer"])
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, position, has_gauss, cached = rng["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        self.world.load_state_dict(state["world"])
+        if self.hidden is not None and "hidden" in state:
+            self.hidden.copy_(state["hidden"])
+        if self.curriculum is not None and "curriculum" in state:
+            self.curriculum.load_state_dict(state["curriculum"])
+            self.curriculum.apply(self.world)
+        if self.rnd is not None and "rnd" in state:
+            self.rnd.load_state_dict(state["rnd"]["networks"])
+            self.rnd.optimizer.load_state_dict(state["rnd"]["optimizer"])
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
+        self._set_progress(running=False)
+
+    def save(self) -> Path:
+        path = save_checkpoint(
+            self.state_dict(), self.checkpoint_dir, checkpoint_name(self.episode, self.env_step)
+        )
+        prune_checkpoints(self.checkpoint_dir, self.config.checkpoint.keep_last)
+        return path
+
+
+@dataclass
+class _WindowSummary:
+    steps_per_second: float
+    mean_survival: float | None
+    mean_return: float | None
+    mean_loss: float | None
+    should_print: bool
+
+
+class _LogWindow:
+    """Aggregates what happened since the last TensorBoard write."""
+
+    PRINT_EVERY_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last_print = self.started
+        self.start_step: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lengths: list[int] = []
+        self.returns: list[float] = []
+        self.losses: list[float] = []
+        self.reward_sum = 0.0
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+    def add_episodes(self, lengths: list[int], returns: list[float]) -> None:
+        self.lengths += lengths
+        self.returns += returns
+
+    def add_loss(self, value: float) -> None:
+        self.losses.append(value)
+
+    def add_rewards(self, total: float) -> None:
+        self.reward_sum += total
+
+    def flush(self, env_step: int) -> _WindowSummary:
+        now = time.monotonic()
+        start_step = self.start_step if self.start_step is not None else env_step
+        rate = (env_step - start_step) / max(now - self.started, 1e-9)
+        summary = _WindowSummary(
+            steps_per_second=rate,
+            mean_survival=_mean(self.lengths),
+            mean_return=_mean(self.returns),
+            mean_loss=_mean(self.losses),
+            should_print=now - self.last_print >= self.PRINT_EVERY_SECONDS,
+        )
+        if summary.should_print:
+            self.last_print = now
+        self.started, self.start_step = now, env_step
+        self._reset()
+        return summary
+
+
+def _mean(values: list[float] | list[int]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,1 @@
+"""Live play of the newest checkpoint, served over HTTP and a WebSocket."""

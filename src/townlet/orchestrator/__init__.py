@@ -1,0 +1,1 @@
+"""Starts training, live play and the frontend, and shuts them down in order."""

@@ -1,0 +1,51 @@
+"""Console logging: a timestamp and a [Training] / [Inference] / [Frontend] prefix per line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import colorama
+
+_PREFIXES = {
+    "townlet.training": ("[Training]", colorama.Fore.GREEN),
+    "townlet.inference": ("[Inference]", colorama.Fore.CYAN),
+    "townlet.frontend": ("[Frontend]", colorama.Fore.MAGENTA),
+}
+_DEFAULT_PREFIX = ("[Townlet]", colorama.Fore.YELLOW)
+
+
+class PrefixFormatter(logging.Formatter):
+    def __init__(self, color: bool) -> None:
+        super().__init__()
+        self.color = color
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix, tint = next(
+            (value for name, value in _PREFIXES.items() if record.name.startswith(name)),
+            _DEFAULT_PREFIX,
+        )
+        stamp = self.formatTime(record, "%H:%M:%S")
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname}: {message}"
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        if self.color:
+            reset = colorama.Style.RESET_ALL
+            prefix = f"{tint}{prefix}{reset}"
+            if record.levelno >= logging.WARNING:
+                message = f"{colorama.Fore.RED}{message}{reset}"
+        return f"{stamp}.{int(record.msecs):03d} {prefix} {message}"
+
+
+def configure_console_logging(level: int = logging.INFO) -> None:
+    color = sys.stderr.isatty()
+    if color:
+        colorama.just_fix_windows_console()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrefixFormatter(color))
+    root = logging.getLogger("townlet")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

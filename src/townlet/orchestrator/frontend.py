@@ -1,0 +1,157 @@
+"""The Vite dev server as a child process in its own process group.
+
+Vite is started as ``node_modules/.bin/vite`` (``npx`` would leave an orphan behind) with
+``--strictPort`` so a busy port fails loudly instead of silently moving. Stopping sends
+SIGTERM to the whole group, then SIGKILL after a timeout, so esbuild/rolldown helpers go too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger("townlet.frontend")
+
+NODE_HINT = (
+    "Node.js 20+ with npm is needed for the web page: install it from https://nodejs.org "
+    "or your package manager (e.g. `apt-get install nodejs npm`)"
+)
+
+
+class FrontendError(RuntimeError):
+    pass
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None and shutil.which("npm") is not None
+
+
+def install_dependencies(frontend_dir: Path, stop: threading.Event) -> bool:
+    """Run ``npm ci`` when node_modules is missing; False when stopped or failed."""
+    if (frontend_dir / "node_modules" / ".bin" / "vite").exists():
+        return True
+    log.info("frontend/node_modules is missing: running `npm ci` once (this takes a minute)")
+    process = subprocess.Popen(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=frontend_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    relay = _relay_output(process)
+    while process.poll() is None:
+        if stop.wait(0.2):
+            _end_group(process, timeout=5.0)
+            relay.join(2.0)
+            return False
+    relay.join(2.0)
+    if process.returncode != 0:
+        log.error("`npm ci` failed (exit %d); see the lines above", process.returncode)
+        return False
+    return True
+
+
+class FrontendProcess:
+    def __init__(self, frontend_dir: Path, host: str, port: int, api_port: int) -> None:
+        self.frontend_dir = frontend_dir
+        self.host, self.port, self.api_port = host, port, api_port
+        self.process: subprocess.Popen[str] | None = None
+        self._relay: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> None:
+        vite = self.frontend_dir / "node_modules" / ".bin" / "vite"
+        environment = {**os.environ, "TOWNLET_API_PORT": str(self.api_port)}
+        self.process = subprocess.Popen(
+            [str(vite), "--port", str(self.port), "--strictPort", "--host", self.host],
+            cwd=self.frontend_dir,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # own process group: Ctrl+C reaches us, we end it in order
+        )
+        self._relay = _relay_output(self.process)
+
+    def wait_until_serving(self, stop: threading.Event, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not stop.is_set():
+            if self.process is None or self.process.poll() is not None:
+                raise FrontendError(
+                    f"Vite exited with code {self.process.returncode if self.process else '?'} "
+                    f"before serving (is port {self.port} busy? pick another with --frontend-port)"
+                )
+            if _answers(self.url):
+                return
+            stop.wait(0.2)
+        if not stop.is_set():
+            raise FrontendError(f"Vite did not serve {self.url} within {timeout:.0f} s")
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process is not None:
+            _end_group(self.process, timeout)
+        if self._relay is not None:
+            self._relay.join(2.0)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _relay_output(process: subprocess.Popen[str]) -> threading.Thread:
+    def relay() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip():
+                log.info("%s", line.rstrip())
+
+    thread = threading.Thread(target=relay, name="frontend-log", daemon=True)
+    thread.start()
+    return thread
+
+
+def _end_group(process: subprocess.Popen[str], timeout: float) -> None:
+    """SIGTERM the whole group, SIGKILL whatever of it lingers, and reap the leader."""
+    group = process.pid  # start_new_session made the child its group's leader
+    if _group_alive(group):
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None and not _group_alive(group):
+                break
+            time.sleep(0.05)
+        if _group_alive(group):
+            log.warning("frontend did not stop within %.0f s; killing its process group", timeout)
+            os.killpg(group, signal.SIGKILL)
+    process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

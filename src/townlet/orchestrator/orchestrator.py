@@ -1,0 +1,179 @@
+"""One process, three workers, one owner: the main thread.
+
+Start order: training, then the live server (until /health answers), then the frontend (until
+it serves the page), then the browser. ``shutdown()`` is the one place that stops them, in
+order: training finishes its step and saves, the server closes its sockets, the frontend's
+process group ends. The signal handler only records; the main loop acts on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from townlet.live.server_thread import LiveServerThread
+from townlet.orchestrator.frontend import (
+    NODE_HINT,
+    FrontendError,
+    FrontendProcess,
+    install_dependencies,
+    node_available,
+)
+from townlet.orchestrator.training_worker import TrainingWorker
+
+log = logging.getLogger("townlet.orchestrator")
+
+TRAINING_STOP_TIMEOUT = 60.0  # a final save with the replay buffer can take a while
+SERVER_STOP_TIMEOUT = 8.0
+FRONTEND_STOP_TIMEOUT = 5.0
+
+
+@dataclass
+class OrchestratorOptions:
+    frontend_dir: Path
+    frontend_port: int
+    open_browser: bool
+    host: str = "127.0.0.1"
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        training: TrainingWorker,
+        server: LiveServerThread,
+        options: OrchestratorOptions,
+    ) -> None:
+        self.training = training
+        self.server = server
+        self.options = options
+        self.frontend: FrontendProcess | None = None
+        self.stop_requested = threading.Event()
+        self.force = threading.Event()
+        self.failed = False
+
+    # ------------------------------------------------------------- signals
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stop_requested.is_set():
+            self.force.set()  # a second Ctrl+C: stop waiting politely
+        self.stop_requested.set()
+
+    @contextmanager
+    def _captured_signals(self) -> Iterator[None]:
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> int:
+        started = time.monotonic()
+        with self._captured_signals():
+            try:
+                self._start_all(started)
+                self._watch()
+            except (FrontendError, RuntimeError) as error:
+                log.error("%s", error)
+                self.failed = True
+            finally:
+                if self.stop_requested.is_set():
+                    log.info("stopping (press Ctrl+C again to stop without waiting)")
+                self.shutdown()
+        return 1 if self.failed else 0
+
+    def _start_all(self, started: float) -> None:
+        self.training.start()
+        self.server.start()
+        api_url = f"http://{self.server.host}:{self.server.port}"
+        _wait_for_health(f"{api_url}/health", self.stop_requested)
+        log.info(
+            "live server ready at %s (WebSocket %s/ws)", api_url, api_url.replace("http", "ws")
+        )
+        page_url = self._start_frontend()
+        if self.stop_requested.is_set():
+            return
+        ready_in = time.monotonic() - started
+        if page_url is None:
+            log.info("ready in %.1f s without the web page; press Ctrl+C to stop", ready_in)
+            return
+        log.info("ready in %.1f s: open %s  (Ctrl+C to stop)", ready_in, page_url)
+        if self.options.open_browser:
+            webbrowser.open(page_url)
+
+    def _start_frontend(self) -> str | None:
+        options = self.options
+        if not node_available():
+            log.warning("%s; carrying on without the web page", NODE_HINT)
+            return None
+        if not install_dependencies(options.frontend_dir, self.stop_requested):
+            if not self.stop_requested.is_set():
+                log.warning("carrying on without the web page")
+            return None
+        self.frontend = FrontendProcess(
+            options.frontend_dir, options.host, options.frontend_port, self.server.port
+        )
+        self.frontend.start()
+        self.frontend.wait_until_serving(self.stop_requested)
+        return self.frontend.url
+
+    def _watch(self) -> None:
+        """Sleep on the stop Event; notice a worker that died on its own."""
+        while not self.stop_requested.wait(0.5):
+            if self.training.error is not None:
+                log.error("training failed; shutting down")
+                self.failed = True
+                return
+            if not self.server.alive:
+                log.error("the live server stopped unexpectedly; shutting down")
+                self.failed = True
+                return
+            if self.frontend is not None and not self.frontend.alive:
+                log.warning("the frontend (Vite) exited; live server and training carry on")
+                self.frontend = None
+
+    # ------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """The shutdown order, in one place."""
+        training_timeout = 5.0 if self.force.is_set() else TRAINING_STOP_TIMEOUT
+        if not self.training.stop(training_timeout):
+            log.error("training did not stop within %.0f s", training_timeout)
+            self.failed = True
+        elif self.training.final_checkpoint is not None:
+            log.info("training stopped; last checkpoint %s", self.training.final_checkpoint)
+        if not self.server.stop(SERVER_STOP_TIMEOUT):
+            log.error("live server did not stop")
+            self.failed = True
+        else:
+            log.info("live server stopped")
+        if self.frontend is not None:
+            self.frontend.stop(1.0 if self.force.is_set() else FRONTEND_STOP_TIMEOUT)
+            log.info("frontend stopped")
+        if self.training.error is not None:
+            self.failed = True
+
+
+def _wait_for_health(url: str, stop: threading.Event, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        stop.wait(0.1)
+    if not stop.is_set():
+        raise RuntimeError(f"live server did not answer {url} within {timeout:.0f} s")
