@@ -88,6 +88,8 @@ export interface TrainingStatusMessage {
   steps_per_second: number
   recent_mean_survival: number | null
   running: boolean
+  /** Newest checkpoint file training has written (optional; null when none yet). */
+  latest_checkpoint: string | null
 }
 
 export type ServerMessage =
@@ -308,6 +310,7 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     steps_per_second: num(o, 'steps_per_second'),
     recent_mean_survival: nullable(o, 'recent_mean_survival', num),
     running: bool(o, 'running'),
+    latest_checkpoint: o.latest_checkpoint === undefined ? null : nullable(o, 'latest_checkpoint', str),
   }),
 }
 

@@ -12,14 +12,27 @@ export const CASCADE_THRESHOLD = 0.3
 /** Above the cascade threshold but worth a glance. */
 export const WARN_THRESHOLD = 0.5
 
+/** Meters that drag others down when below the cascade threshold (WORLD.md, Cascades). */
+export const CASCADE_SOURCES: ReadonlySet<string> = new Set(['satiation', 'hygiene', 'mood', 'social'])
+
+/** Money is not a body meter: it starts at $50 and is only "low" when little is affordable. */
+const MONEY_LOW = 0.1
+const MONEY_WARN = 0.2
+
 export type MeterLevel = 'ok' | 'warn' | 'low'
 
-export function meterLevel(value: number): MeterLevel {
-  if (value < CASCADE_THRESHOLD)
+export function meterLevel(value: number, name = ''): MeterLevel {
+  const [low, warn] = name === 'money' ? [MONEY_LOW, MONEY_WARN] : [CASCADE_THRESHOLD, WARN_THRESHOLD]
+  if (value < low)
     return 'low'
-  if (value < WARN_THRESHOLD)
+  if (value < warn)
     return 'warn'
   return 'ok'
+}
+
+/** Whether a meter's bar carries the 0.3 tick (money has no cascade and no such threshold). */
+export function hasThresholdTick(name: string): boolean {
+  return name !== 'money'
 }
 
 /** Money travels as dollars / 100. */
@@ -160,5 +173,12 @@ export const ACTION_GLYPHS: Record<string, string> = {
 export const CAUSE_LABELS: Record<string, string> = {
   energy: 'energy ran out',
   health: 'health ran out',
-  step_cap: 'survived to the step cap',
+  step_cap: 'reached the step cap',
+}
+
+/** Legend words for "ended by ...". */
+export const CAUSE_SHORT: Record<string, string> = {
+  energy: 'energy',
+  health: 'health',
+  step_cap: 'step cap',
 }

@@ -1,4 +1,4 @@
-import type { ComputedRef } from 'vue'
+import type { ComputedRef, Ref } from 'vue'
 import type { LiveSocket } from './useLiveSocket'
 import { computed } from 'vue'
 import { setSpeedMessage } from '../protocol'
@@ -14,7 +14,7 @@ import { useNow } from './useNow'
 export interface LiveRun {
   socket: LiveSocket
   connection: ComputedRef<ConnectionView>
-  now: Readonly<{ value: number }>
+  now: Readonly<Ref<number>>
   setSpeed: (stepsPerSecond: number) => boolean
   reconnect: () => void
 }

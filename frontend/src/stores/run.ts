@@ -108,6 +108,9 @@ export const useRunStore = defineStore('run', () => {
     hello.value = msg
     affordances.value = msg.affordances
     speed.value = msg.steps_per_second
+    // A (re)connect: the gap since the last state says nothing about the play rate.
+    stateTimes = []
+    measuredRate.value = null
   }
 
   function applyState(msg: StateMessage, now: number): void {
