@@ -48,7 +48,9 @@ def _join(base: str, sub: str) -> str:
     return base + sub if sub.startswith("[") else f"{base}.{sub}"
 
 
-def issues_from_validation(error: ValidationError, root: type[BaseModel]) -> list[tuple[str, str, str]]:
+def issues_from_validation(
+    error: ValidationError, root: type[BaseModel]
+) -> list[tuple[str, str, str]]:
     """Every pydantic error as (dotted path, problem, fix)."""
     issues: list[tuple[str, str, str]] = []
     for err in error.errors(include_url=False):
@@ -85,7 +87,12 @@ def _describe(err: Any, root: type[BaseModel], loc: tuple[int | str, ...]) -> tu
             f"write {wanted}" + (" without quotes" if isinstance(value, str) else ""),
         )
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+        op = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }
         bound = next(iter(ctx.values()))
         return f"value {value!r} is out of range", f"use a value {op[kind]} {bound}"
     if kind == "literal_error":

@@ -34,7 +34,13 @@ def load_config(path: str | Path) -> TownletConfig:
     if not isinstance(data, dict):
         raise ConfigError(
             source,
-            [("", f"expected a mapping at the top level, got {type(data).__name__}", "see configs/")],
+            [
+                (
+                    "",
+                    f"expected a mapping at the top level, got {type(data).__name__}",
+                    "see configs/",
+                )
+            ],
         )
     data.setdefault("name", path.stem)
     return config_from_dict(data, source=source)

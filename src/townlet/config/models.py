@@ -159,7 +159,11 @@ def _world_issues(w: WorldConfig) -> list[Issue]:
         here = f"affordances[{i}]"
         if a.name in seen_names:
             issues.append(
-                (f"{here}.name", f"name '{a.name}' is used twice", "give each affordance a unique name")
+                (
+                    f"{here}.name",
+                    f"name '{a.name}' is used twice",
+                    "give each affordance a unique name",
+                )
             )
         seen_names[a.name] = i
         if not 0 <= a.x < w.width:

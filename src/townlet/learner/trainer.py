@@ -200,7 +200,7 @@ class DQNTrainer:
         if self.rnd is not None:
             sample = self.replay.sample(self.settings.batch_size, 1, 1.0, self.generator)
             self.rnd.update(sample.next_observations)
-        value = float(loss)
+        value = float(loss.detach())
         self._window.add_loss(value)
         return value
 

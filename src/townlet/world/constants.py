@@ -6,7 +6,7 @@ from enum import IntEnum
 
 from townlet.config.models import METER_NAMES
 
-MeterNames: tuple[str, ...] = METER_NAMES
+MeterNames: tuple[str, ...] = METER_NAMES  # both spellings are public
 ACTION_NAMES: tuple[str, ...] = ("UP", "DOWN", "LEFT", "RIGHT", "INTERACT", "WAIT")
 NUM_ACTIONS = len(ACTION_NAMES)
 UP, DOWN, LEFT, RIGHT, INTERACT, WAIT = range(NUM_ACTIONS)

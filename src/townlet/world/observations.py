@@ -55,7 +55,9 @@ class LayoutFeatures:
         a, c = tables.num_affordances, tables.num_cells
         self.position_one_hot = torch.eye(c, device=device)
         self.standing_one_hot = torch.eye(a + 1, device=device)
-        self.grid_scale = torch.tensor([tables.width, tables.height], dtype=torch.float32, device=device)
+        self.grid_scale = torch.tensor(
+            [tables.width, tables.height], dtype=torch.float32, device=device
+        )
         self.position_scale = self.grid_scale - 1.0
         # Window: index a padded grid of cell ids (off-grid = C), one row per agent cell.
         w = cfg.vision_window
@@ -66,7 +68,9 @@ class LayoutFeatures:
             tables.height, tables.width
         )
         xs, ys = tables.cell_xy[:, 0], tables.cell_xy[:, 1]
-        dy, dx = torch.meshgrid(torch.arange(w, device=device), torch.arange(w, device=device), indexing="ij")
+        dy, dx = torch.meshgrid(
+            torch.arange(w, device=device), torch.arange(w, device=device), indexing="ij"
+        )
         offsets = (dy * pw + dx).reshape(1, -1)
         self.window_cells = padded.reshape(-1)[(ys * pw + xs).unsqueeze(1) + offsets]  # [C, w*w]
         # ids: 0..A-1 affordance, A empty (zeros), A+1 off-grid (its own channel, A)
@@ -98,7 +102,9 @@ class LayoutFeatures:
             out[:, c:head] = ((aff_xy - agent_xy.unsqueeze(1)) / self.grid_scale).reshape(m, 2 * a)
         else:
             off_grid = torch.full((m, 1), a + 1, dtype=torch.long, device=cell.device)
-            ids = torch.cat([aff_map, off_grid], dim=1).gather(1, self.window_cells.index_select(0, cell))
+            ids = torch.cat([aff_map, off_grid], dim=1).gather(
+                1, self.window_cells.index_select(0, cell)
+            )
             window = self.window_one_hot.index_select(0, ids.reshape(-1)).reshape(m, -1)
             out[:, : head - 2] = window
             out[:, head - 2 : head] = agent_xy / self.position_scale

@@ -11,7 +11,7 @@ costs nothing, pays nothing and is never open, so INTERACT there is never legal)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -51,7 +51,9 @@ class WorldTables:
     drain_const: Tensor  # [8]: passive drain with fitness = 0 folded in
     drain_coupling: Tensor  # [8, 8]: drain += meters @ coupling (fitness lowers health drain)
     cascade_threshold: float
-    cascade_matrix: Tensor  # [8, 8]: target drop = deficit(source) @ matrix, deficit/threshold folded in
+    cascade_matrix: (
+        Tensor  # [8, 8]: target drop = deficit(source) @ matrix, deficit/threshold folded in
+    )
     terminal_index: Tensor  # [T] long: terminal meters
     terminal_cause: Tensor  # [T] long: DeathCause for each terminal meter, in priority order
     # affordances, A + 1 rows
@@ -73,7 +75,19 @@ def hour_is_open(hours: tuple[int, int], hour: float) -> bool:
     return hour >= start or hour < end
 
 
-def build_tables(cfg: WorldConfig, device: torch.device) -> WorldTables:
+def build_tables(cfg: WorldConfig, device: torch.device | str = "cpu") -> WorldTables:
+    """Build on the CPU (many small writes), then move every tensor to `device` once."""
+    tables = _build_cpu(cfg)
+    moved = {
+        f.name: getattr(tables, f.name).to(device)
+        for f in fields(tables)
+        if isinstance(getattr(tables, f.name), Tensor)
+    }
+    return replace(tables, **moved)
+
+
+def _build_cpu(cfg: WorldConfig) -> WorldTables:
+    device = torch.device("cpu")
     width, height = cfg.width, cfg.height
     num_cells = width * height
     affs = cfg.affordances
@@ -107,7 +121,9 @@ def build_tables(cfg: WorldConfig, device: torch.device) -> WorldTables:
 
     cascade_matrix = torch.zeros(NUM_METERS, NUM_METERS, **f32)
     for c in cfg.cascades:
-        cascade_matrix[METER_INDEX[c.source], METER_INDEX[c.target]] += c.strength / cfg.cascade_threshold
+        cascade_matrix[METER_INDEX[c.source], METER_INDEX[c.target]] += (
+            c.strength / cfg.cascade_threshold
+        )
 
     terminal = [m for m in MeterNames if cfg.meters[m].terminal]
     terminal = sorted(terminal, key=lambda m: TERMINAL_CAUSE[m])

@@ -1,0 +1,117 @@
+"""The product as a user runs it: run_demo.py, real Vite, real Chromium, then Ctrl+C."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+from websockets.sync.client import connect
+
+from tests.e2e.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
+from townlet.checkpoints import find_latest_checkpoint, load_checkpoint
+from townlet.learner.networks import build_q_network
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)"),
+]
+
+
+def _agent_and_meters(page: Page) -> tuple[str, str, str]:
+    agent = page.get_by_test_id("agent")
+    return (
+        agent.get_attribute("data-x") or "",
+        agent.get_attribute("data-y") or "",
+        page.get_by_test_id("meter-energy").get_attribute("data-value") or "",
+    )
+
+
+def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> None:
+    api_port, frontend_port = free_port(), free_port()
+    config = write_tiny_config(tmp_path)
+    runs = tmp_path / "runs"
+    demo = DemoProcess([
+        "--config", str(config), "--no-browser", "--runs-dir", str(runs),
+        "--port", str(api_port), "--frontend-port", str(frontend_port),
+    ])
+    try:
+        demo.wait_for_line(r"ready in [\d.]+ s: open http", timeout=120)
+        page_url = f"http://127.0.0.1:{frontend_port}/"
+
+        # --- the page, through Vite, in a real Chromium
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(page_url)
+            page.get_by_test_id("agent").wait_for(timeout=30_000)
+            for name in ("Bed", "Job", "Park", "Bar"):
+                assert page.get_by_test_id(f"affordance-{name}").is_visible()
+            first = _agent_and_meters(page)
+            # The agent moves and the meters drain as live play goes on.
+            page.wait_for_function(
+                """([x, y, energy]) => {
+                    const agent = document.querySelector('[data-testid=agent]');
+                    const meter = document.querySelector('[data-testid=meter-energy]');
+                    return meter.dataset.value !== energy
+                        && (agent.dataset.x !== x || agent.dataset.y !== y);
+                }""",
+                arg=list(first),
+                timeout=30_000,
+            )
+            assert page.get_by_test_id("checkpoint-name").inner_text().startswith("ckpt_")
+            browser.close()
+
+        # --- the protocol, through the frontend's proxy
+        with connect(f"ws://127.0.0.1:{frontend_port}/ws", open_timeout=10) as socket:
+            hello = json.loads(socket.recv(timeout=10))
+            assert hello["type"] == "hello"
+            assert hello["grid"] == {"width": 8, "height": 8}
+            assert len(hello["affordances"]) == 14 and len(hello["meters"]) == 8
+            states = []
+            deadline = time.monotonic() + 20
+            while len(states) < 5 and time.monotonic() < deadline:
+                message = json.loads(socket.recv(timeout=10))
+                if message["type"] == "state":
+                    states.append(message)
+            assert len(states) == 5
+            assert all(len(s["q_values"]) == 6 and set(s["meters"]) == set(hello["meters"]) for s in states)
+            assert [s["step"] for s in states] == sorted(s["step"] for s in states)
+
+        # --- Ctrl+C
+        tree = descendants(demo.process.pid)
+        assert tree, "the frontend should be running as a child"
+        interrupted = time.monotonic()
+        demo.interrupt()
+        exit_code = demo.process.wait(timeout=20)
+        stop_seconds = time.monotonic() - interrupted
+        demo.drain()
+        assert exit_code == 0, demo.log()
+        assert stop_seconds < 20
+        assert [pid for pid in tree if alive(pid)] == [], "processes left behind"
+    finally:
+        if demo.process.poll() is None:
+            demo.kill_everything()
+
+    # --- the shutdown order and the final checkpoint
+    log = demo.log()
+    order = [log.index("training stopped"), log.index("live server stopped"), log.index("frontend stopped")]
+    assert order == sorted(order), log
+    checkpoint_dirs = list(runs.glob("tiny_level_1/*/checkpoints"))
+    assert len(checkpoint_dirs) == 1
+    final = find_latest_checkpoint(checkpoint_dirs[0])
+    assert final is not None and final.name in log
+    state = load_checkpoint(final)
+    network = build_q_network(state["model_args"])
+    network.load_state_dict(state["online"])
+    assert state["counters"]["env_step"] > 0

@@ -1,0 +1,289 @@
+"""Config loading: the three level files, defaults, round trips and readable errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from townlet.config import (
+    METER_NAMES,
+    ConfigError,
+    TownletConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+LEVEL_1 = CONFIGS / "level_1_full_observability.yaml"
+LEVELS = ["level_1_full_observability", "level_2_pomdp", "level_3_temporal"]
+
+
+def level_1_data() -> dict[str, Any]:
+    return yaml.safe_load(LEVEL_1.read_text())
+
+
+def write(tmp_path: Path, data: Any, name: str = "bad_config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------- the level files
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_level_configs_load_with_world_md_numbers(level: str) -> None:
+    cfg = load_config(CONFIGS / f"{level}.yaml")
+    w = cfg.world
+    assert cfg.name == level
+    assert (w.width, w.height, w.step_cap) == (8, 8, 500)
+    assert set(w.meters) == set(METER_NAMES)
+    assert w.meters["energy"].drain == 0.005 and w.meters["energy"].terminal
+    assert w.meters["health"].terminal and not w.meters["money"].terminal
+    assert w.meters["money"].initial == 0.5
+    assert len(w.cascades) == 10
+    assert len(w.affordances) == 14
+    bar = next(a for a in w.affordances if a.name == "Bar")
+    assert (bar.x, bar.y, bar.cost, bar.hours) == (7, 0, 15, (18, 4))
+    assert bar.effects["energy"] == -0.20
+
+
+def test_levels_differ_only_where_intended() -> None:
+    one, two, three = (load_config(CONFIGS / f"{lv}.yaml") for lv in LEVELS)
+    assert (one.world.observability, one.world.temporal, one.training.network.kind) == (
+        "full",
+        False,
+        "mlp",
+    )
+    assert (two.world.observability, two.world.temporal, two.training.network.kind) == (
+        "partial",
+        False,
+        "gru",
+    )
+    assert (three.world.observability, three.world.temporal) == ("partial", True)
+    assert two.training.network.hidden_sizes == [256]
+    assert one.world.affordances == three.world.affordances
+
+
+def test_omitted_sections_get_defaults_and_name_defaults_to_stem(tmp_path: Path) -> None:
+    data = {"world": level_1_data()["world"]}
+    cfg = load_config(write(tmp_path, data, "my_town.yaml"))
+    assert cfg.name == "my_town"
+    assert cfg.seed == 0
+    assert cfg.training.num_envs == 256
+    assert cfg.training.total_episodes is None
+    assert cfg.training.epsilon.decay_steps == 300_000
+    assert [s.drain_scale for s in cfg.training.curriculum.stages] == [0.2, 0.5, 0.8, 1.0, 1.0]
+    assert cfg.training.curriculum.stages[-1].sparse_reward
+    assert cfg.reward.per_tick == "energy_x_health"
+    assert cfg.checkpoint.keep_last == 5
+    assert cfg.live.steps_per_second == 5.0
+    assert cfg.logging.tensorboard_every_seconds == 2.0
+
+
+def test_dict_round_trip_is_json_and_equal() -> None:
+    cfg = load_config(CONFIGS / "level_3_temporal.yaml")
+    data = config_to_dict(cfg)
+    restored = config_from_dict(json.loads(json.dumps(data)))
+    assert restored == cfg
+    assert isinstance(restored, TownletConfig)
+
+
+def test_cli_style_override_with_model_copy() -> None:
+    cfg = load_config(LEVEL_1)
+    training = cfg.training.model_copy(update={"total_episodes": 10, "device": "cpu"})
+    cfg2 = cfg.model_copy(update={"training": training})
+    assert cfg2.training.total_episodes == 10 and cfg2.training.device == "cpu"
+    assert cfg.training.total_episodes is None  # frozen original untouched
+    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen
+        cfg.seed = 3  # type: ignore[misc]
+
+
+def test_ints_are_accepted_where_floats_are_expected(tmp_path: Path) -> None:
+    data = level_1_data()
+    data["world"]["meters"]["energy"]["initial"] = 1
+    cfg = load_config(write(tmp_path, data))
+    assert cfg.world.meters["energy"].initial == 1.0
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _mutate_affordance(i: int, **changes: Any):
+    def apply(d: dict[str, Any]) -> None:
+        d["world"]["affordances"][i].update(changes)
+
+    return apply
+
+
+ERROR_CASES: list[tuple[str, Any, str, str]] = [
+    # (id, mutation, expected dotted path, expected fragment of the problem or fix)
+    ("unknown key", lambda d: d["world"].update(colour="red"), "world.colour", "unknown key"),
+    (
+        "unknown nested key",
+        lambda d: d["training"]["epsilon"].update(decay=5),
+        "training.epsilon.decay",
+        "allowed: start, end, decay_steps",
+    ),
+    (
+        "string for float",
+        lambda d: d["world"]["meters"]["energy"].update(drain="0.005"),
+        "world.meters.energy.drain",
+        "without quotes",
+    ),
+    (
+        "bool for float",
+        lambda d: d["reward"].update(alive_bonus=True),
+        "reward.alive_bonus",
+        "expected a number",
+    ),
+    (
+        "negative drain",
+        lambda d: d["world"]["meters"]["social"].update(drain=-0.006),
+        "world.meters.social.drain",
+        ">= 0",
+    ),
+    (
+        "initial above one",
+        lambda d: d["world"]["meters"]["mood"].update(initial=1.5),
+        "world.meters.mood.initial",
+        "<= 1",
+    ),
+    (
+        "affordance off the grid",
+        _mutate_affordance(12, x=9),
+        "world.affordances[12].x",
+        "affordance 'Gym' at (9, 3) is off the 8x8 grid: choose x in 0..7",
+    ),
+    (
+        "two affordances on one cell",
+        _mutate_affordance(1, x=1, y=1),
+        "world.affordances[1]",
+        "share the cell (1, 1)",
+    ),
+    (
+        "unknown meter in effects",
+        _mutate_affordance(0, effects={"sleepiness": 0.5}),
+        "world.affordances[0].effects.sleepiness",
+        "unknown meter 'sleepiness'",
+    ),
+    (
+        "unknown meter in cascades",
+        lambda d: d["world"]["cascades"][3].update(target="hunger"),
+        "world.cascades[3].target",
+        "unknown meter 'hunger'",
+    ),
+    (
+        "unknown meter in move_cost",
+        lambda d: d["world"]["move_cost"].update(stamina=0.1),
+        "world.move_cost.stamina",
+        "unknown meter",
+    ),
+    (
+        "missing meter",
+        lambda d: d["world"]["meters"].pop("fitness"),
+        "world.meters.fitness",
+        "missing",
+    ),
+    ("grid too small", lambda d: d["world"].update(width=1), "world.width", ">= 2"),
+    ("zero ticks", _mutate_affordance(0, ticks=0), "world.affordances[0].ticks", ">= 1"),
+    (
+        "hours outside the day",
+        _mutate_affordance(5, hours=[8, 25]),
+        "world.affordances[5].hours[1]",
+        "0..24",
+    ),
+    ("zero step cap", lambda d: d["world"].update(step_cap=0), "world.step_cap", ">= 1"),
+    (
+        "even vision window",
+        lambda d: d["world"].update(vision_window=4),
+        "world.vision_window",
+        "odd",
+    ),
+    ("zero envs", lambda d: d["training"].update(num_envs=0), "training.num_envs", ">= 1"),
+    ("gamma zero", lambda d: d["training"].update(gamma=0.0), "training.gamma", "> 0"),
+    (
+        "replay smaller than batch",
+        lambda d: d["training"].update(replay_capacity=100),
+        "training.replay_capacity",
+        "replay_capacity >= batch_size",
+    ),
+    (
+        "epsilon rising",
+        lambda d: d["training"]["epsilon"].update(start=0.01),
+        "training.epsilon.end",
+        "start >= end",
+    ),
+    (
+        "unknown network kind",
+        lambda d: d["training"]["network"].update(kind="cnn"),
+        "training.network.kind",
+        "'mlp' or 'gru'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "fragment"),
+    [case[1:] for case in ERROR_CASES],
+    ids=[case[0] for case in ERROR_CASES],
+)
+def test_bad_values_name_file_field_and_fix(
+    tmp_path: Path, mutate: Any, path: str, fragment: str
+) -> None:
+    data = level_1_data()
+    mutate(data)
+    file = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    message = str(info.value)
+    assert "bad_config.yaml" in message
+    assert f"{path}:" in message
+    assert fragment in message
+    assert any(issue[0] == path for issue in info.value.issues)
+
+
+def test_more_affordances_than_cells(tmp_path: Path) -> None:
+    data = level_1_data()
+    data["world"].update(width=2, height=2)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, data))
+    assert "world.affordances: 14 affordances do not fit on 4 cells" in str(info.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = level_1_data()
+    data["world"]["affordances"][0]["x"] = 20
+    data["world"]["affordances"][13]["y"] = -1
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, data))
+    paths = [issue[0] for issue in info.value.issues]
+    assert "world.affordances[0].x" in paths and "world.affordances[13].y" in paths
+
+
+def test_missing_file_and_yaml_syntax_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape("nowhere.yaml: file not found")):
+        load_config(tmp_path / "nowhere.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("world: {width: 8\n  height: [\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: YAML syntax error at line \d+"):
+        load_config(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=re.escape("list.yaml: expected a mapping")):
+        load_config(listing)
+
+
+def test_checkpoint_dict_errors_name_their_source() -> None:
+    data = copy.deepcopy(config_to_dict(load_config(LEVEL_1)))
+    data["world"]["step_cap"] = "long"
+    expected = "checkpoint: world.step_cap: expected a whole number"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        config_from_dict(data)
