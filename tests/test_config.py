@@ -82,7 +82,7 @@ def test_omitted_sections_get_defaults_and_name_defaults_to_stem(tmp_path: Path)
     assert cfg.training.epsilon.decay_steps == 300_000
     assert [s.drain_scale for s in cfg.training.curriculum.stages] == [0.2, 0.5, 0.8, 1.0, 1.0]
     assert cfg.training.curriculum.stages[-1].sparse_reward
-    assert cfg.reward.per_tick == "energy_x_health"
+    assert cfg.reward.per_tick == "wellbeing"
     assert cfg.checkpoint.keep_last == 5
     assert cfg.live.steps_per_second == 5.0
     assert cfg.logging.tensorboard_every_seconds == 2.0

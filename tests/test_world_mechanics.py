@@ -228,8 +228,19 @@ def test_step_cap_truncates_without_terminating() -> None:
     assert (result.episode_lengths == 5).all()
 
 
+def test_wellbeing_reward_pays_less_for_each_meter_below_the_cascade_threshold() -> None:
+    world = make_world(2)
+    place(world, 3, 4, env=0)
+    place(world, 3, 4, env=1, satiation=0.15, social=0.06)
+    rewards = act(world, "WAIT").rewards
+    assert rewards[0] == pytest.approx(1.0)
+    # after the tick: satiation 0.146 and social 0.054 (drain), every other meter above 0.3
+    expected = (6 + (0.15 - 0.004) / 0.3 + (0.06 - 0.006) / 0.3) / 8
+    assert rewards[1] == pytest.approx(expected, abs=1e-5)
+
+
 def test_reward_is_energy_times_health_and_death_penalty() -> None:
-    reward = RewardConfig(alive_bonus=0.1, death_penalty=-2.0)
+    reward = RewardConfig(per_tick="energy_x_health", alive_bonus=0.1, death_penalty=-2.0)
     world = make_world(2, reward=reward)
     place(world, 3, 4, env=0, energy=0.5, health=0.8)
     place(world, 3, 4, env=1, energy=0.001)

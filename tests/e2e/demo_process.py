@@ -114,9 +114,12 @@ class DemoProcess:
         raise AssertionError(f"no line matched {pattern!r}; log so far:\n" + self.log())
 
     def drain(self) -> None:
+        """After exit: collect the last lines and close the pipe."""
         self._reader.join(5)
         while not self._queue.empty():
             self.lines.append(self._queue.get())
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def log(self) -> str:
         return "\n".join(self.lines)
@@ -132,3 +135,4 @@ class DemoProcess:
             except ProcessLookupError:
                 pass
         self.process.wait(5)
+        self.drain()

@@ -16,8 +16,14 @@ from townlet.learner.networks import build_q_network
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 pytestmark = [
@@ -39,10 +45,19 @@ def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> 
     api_port, frontend_port = free_port(), free_port()
     config = write_tiny_config(tmp_path)
     runs = tmp_path / "runs"
-    demo = DemoProcess([
-        "--config", str(config), "--no-browser", "--runs-dir", str(runs),
-        "--port", str(api_port), "--frontend-port", str(frontend_port),
-    ])
+    demo = DemoProcess(
+        [
+            "--config",
+            str(config),
+            "--no-browser",
+            "--runs-dir",
+            str(runs),
+            "--port",
+            str(api_port),
+            "--frontend-port",
+            str(frontend_port),
+        ]
+    )
     try:
         demo.wait_for_line(r"ready in [\d.]+ s: open http", timeout=120)
         page_url = f"http://127.0.0.1:{frontend_port}/"
@@ -85,7 +100,9 @@ def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> 
                 if message["type"] == "state":
                     states.append(message)
             assert len(states) == 5
-            assert all(len(s["q_values"]) == 6 and set(s["meters"]) == set(hello["meters"]) for s in states)
+            assert all(
+                len(s["q_values"]) == 6 and set(s["meters"]) == set(hello["meters"]) for s in states
+            )
             assert [s["step"] for s in states] == sorted(s["step"] for s in states)
 
         # --- Ctrl+C
@@ -105,7 +122,11 @@ def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> 
 
     # --- the shutdown order and the final checkpoint
     log = demo.log()
-    order = [log.index("training stopped"), log.index("live server stopped"), log.index("frontend stopped")]
+    order = [
+        log.index("training stopped"),
+        log.index("live server stopped"),
+        log.index("frontend stopped"),
+    ]
     assert order == sorted(order), log
     checkpoint_dirs = list(runs.glob("tiny_level_1/*/checkpoints"))
     assert len(checkpoint_dirs) == 1

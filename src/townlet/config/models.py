@@ -220,7 +220,15 @@ def _world_issues(w: WorldConfig) -> list[Issue]:
 
 
 class RewardConfig(_Model):
-    per_tick: Literal["energy_x_health", "constant"] = "energy_x_health"
+    """Per-tick reward while alive; see DEMO_README.md for why `wellbeing` is the default.
+
+    - wellbeing: mean over the meters of min(1, meter / cascade_threshold), in [0, 1]; a tick
+      pays fully while no meter is low enough to cascade, less the lower they sit.
+    - energy_x_health: energy * health.
+    - constant: 1.
+    """
+
+    per_tick: Literal["wellbeing", "energy_x_health", "constant"] = "wellbeing"
     alive_bonus: float = 0.0
     death_penalty: float = 0.0  # added on the death tick; negative means a penalty
 

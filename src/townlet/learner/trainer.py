@@ -27,11 +27,12 @@ from torch.utils.tensorboard import SummaryWriter
 from townlet.checkpoints import checkpoint_name, prune_checkpoints, save_checkpoint
 from townlet.config import TownletConfig, config_to_dict
 from townlet.learner.curriculum import Curriculum
-from townlet.learner.exploration import LinearEpsilon, RandomLegalActions, greedy_actions
+from townlet.learner.exploration import LinearEpsilon, greedy_actions
 from townlet.learner.networks import GruQNetwork, build_q_network, model_args
 from townlet.learner.replay import TimeMajorReplay
 from townlet.learner.rnd import RandomNetworkDistillation
 from townlet.world import VectorWorld
+from townlet.world.baselines import RandomLegalActions
 
 log = logging.getLogger("townlet.training")
 
@@ -97,7 +98,7 @@ class DQNTrainer:
         self.epsilon_schedule = LinearEpsilon(
             settings.epsilon.start, settings.epsilon.end, settings.epsilon.decay_steps
         )
-        self.random_actions = RandomLegalActions(self.world.num_actions, device)
+        self.random_actions = RandomLegalActions(self.world, generator=self.generator)
         self.curriculum = (
             Curriculum(settings.curriculum, config.world.step_cap)
             if settings.curriculum.enabled
@@ -140,9 +141,7 @@ class DQNTrainer:
             q_values = self.online(world.observations)
         greedy = greedy_actions(q_values, masks)
         explore = torch.rand(world.num_envs, generator=self.generator, device=self.device)
-        actions = torch.where(
-            explore < self.epsilon, self.random_actions(masks, self.generator), greedy
-        )
+        actions = torch.where(explore < self.epsilon, self.random_actions(world), greedy)
 
         result = world.step(actions)
         rewards = result.rewards
@@ -154,7 +153,7 @@ class DQNTrainer:
             actions,
             rewards,
             world.next_observations,
-            world.action_masks,
+            world.next_action_masks,
             result.terminated,
             result.dones,
         )

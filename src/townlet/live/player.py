@@ -23,6 +23,7 @@ from townlet.live.protocol import (
     EpisodeStart,
     GridSize,
     Hello,
+    Message,
     ModelLoaded,
     State,
 )
@@ -76,6 +77,8 @@ class LivePlayer:
         self.episode_return = 0.0
         self.hidden: torch.Tensor | None = None
         self._episode_open = False
+        self._current_q = torch.zeros(1, len(ACTION_NAMES))
+        self._current_mask = torch.ones(1, len(ACTION_NAMES), dtype=torch.bool)
 
     # --------------------------------------------------------------- models
     def newer_checkpoint(self) -> Path | None:
@@ -126,54 +129,62 @@ class LivePlayer:
         return [AffordancePlacement(name=n, x=x, y=y) for n, x, y in self.world.layout(0)]
 
     @torch.no_grad()
-    def tick(self) -> list:
-        """Advance live play by one step; returns the messages that describe it."""
-        assert self.policy is not None, "tick() before any checkpoint was offered"
-        messages: list = []
-        if not self._episode_open:
-            if self.pending is not None:
-                self._activate(self.pending)
-                messages.append(self.policy.announcement)
-            self.episode += 1
-            self.world.reset(seed=self.seed + self.episode)
-            self.episode_return = 0.0
-            network = self.policy.network
-            self.hidden = (
-                network.initial_state(1, torch.device("cpu")) if network.recurrent else None
-            )
-            self._episode_open = True
-            messages.append(EpisodeStart(episode=self.episode, affordances=self._layout()))
-
-        world = self.world
-        masks = world.action_masks.clone()
+    def _q_values(self, observations: torch.Tensor) -> torch.Tensor:
+        """Q-values of the current state; a recurrent policy advances its memory by one tick."""
+        assert self.policy is not None
         network = self.policy.network
         if isinstance(network, GruQNetwork):
-            q_values, self.hidden = network.step(world.observations, self.hidden)
-        else:
-            q_values = network(world.observations)
-        action = greedy_actions(q_values, masks)
+            q_values, self.hidden = network.step(observations, self.hidden)
+            return q_values
+        return network(observations)
+
+    def _start_episode(self) -> list[Message]:
+        assert self.policy is not None
+        messages: list[Message] = []
+        if self.pending is not None:
+            self._activate(self.pending)
+            messages.append(self.policy.announcement)
+        self.episode += 1
+        self.world.reset(seed=self.seed + self.episode)
+        self.episode_return = 0.0
+        network = self.policy.network
+        self.hidden = network.initial_state(1, torch.device("cpu")) if network.recurrent else None
+        self._episode_open = True
+        messages.append(EpisodeStart(episode=self.episode, affordances=self._layout()))
+        self._current_q = self._q_values(self.world.observations)
+        self._current_mask = self.world.action_masks.clone()
+        messages.append(self._state(self.world.snapshot(0), action=None, reward=0.0, done=False))
+        return messages
+
+    def tick(self) -> list[Message]:
+        """Advance live play by one step; returns the messages that describe it.
+
+        Each ``state`` carries the Q-values and legal actions of the state it describes: what
+        the agent chooses its next action from. Step 0 of an episode has no action yet.
+        """
+        if self.policy is None:
+            raise RuntimeError("tick() before any checkpoint was offered")
+        if not self._episode_open:
+            return self._start_episode()
+
+        world = self.world
+        action = greedy_actions(self._current_q, self._current_mask)
         result = world.step(action)
         reward = float(result.rewards[0])
         self.episode_return += reward
         done = bool(result.dones[0])
-        snapshot = world.last_snapshot(0)
-        messages.append(
-            State(
-                episode=self.episode,
-                step=snapshot["step"],
-                x=snapshot["x"],
-                y=snapshot["y"],
-                meters=snapshot["meters"],
-                action=ACTION_NAMES[int(action[0])],
-                q_values=[round(v, 4) for v in q_values[0].tolist()],
-                action_mask=masks[0].tolist(),
-                reward=round(reward, 5),
-                done=done,
-                standing_on=snapshot["standing_on"],
-                time_of_day=snapshot["time_of_day"],
-                interaction_progress=snapshot["interaction_progress"],
-            )
-        )
+        if done:
+            # The world has already reset itself; describe the state the episode ended in.
+            snapshot = world.last_snapshot(0)
+            self._current_q = self._q_values(world.next_observations)
+            self._current_mask = world.next_action_masks.clone()
+        else:
+            snapshot = world.snapshot(0)
+            self._current_q = self._q_values(world.observations)
+            self._current_mask = world.action_masks.clone()
+        messages: list[Message] = [
+            self._state(snapshot, action=ACTION_NAMES[int(action[0])], reward=reward, done=done)
+        ]
         if done:
             cause = DeathCause(int(result.death_causes[0]))
             messages.append(
@@ -186,6 +197,23 @@ class LivePlayer:
             )
             self._episode_open = False
         return messages
+
+    def _state(self, snapshot: dict, action: str | None, reward: float, done: bool) -> State:
+        return State(
+            episode=self.episode,
+            step=snapshot["step"],
+            x=snapshot["x"],
+            y=snapshot["y"],
+            meters={name: round(value, 5) for name, value in snapshot["meters"].items()},
+            action=action,
+            q_values=[round(v, 4) for v in self._current_q[0].tolist()],
+            action_mask=self._current_mask[0].tolist(),
+            reward=round(reward, 5),
+            done=done,
+            standing_on=snapshot["standing_on"],
+            time_of_day=snapshot["time_of_day"],
+            interaction_progress=snapshot["interaction_progress"],
+        )
 
 
 def _level_label(config: TownletConfig) -> str:

@@ -102,6 +102,9 @@ class TrainingStatus(_Message):
     latest_checkpoint: str | None
 
 
+Message = Hello | ModelLoaded | WaitingForModel | EpisodeStart | State | EpisodeEnd | TrainingStatus
+
+
 class SetSpeed(BaseModel):
     """Client -> server: change the live play pace for everyone watching."""
 

@@ -11,7 +11,8 @@ One tick, in this fixed order (every world at once):
    its target by strength * (threshold - source) / threshold. Clamp.
 4. Step counter += 1. Death if a terminal meter (energy, health) is <= 0, else truncation
    at `step_cap`.
-5. Reward. Alive: energy * health (or 1.0 for `constant`) plus `alive_bonus`; with
+5. Reward. Alive: `wellbeing` (mean of min(1, meter / cascade threshold)), energy * health,
+   or 1.0 for `constant`, plus `alive_bonus`; with
    `sparse_reward`: 0, and +1 on reaching the step cap. The death tick pays `death_penalty` only.
 Then finished worlds are reset in place (`next_observations` keeps their final observation).
 
@@ -117,7 +118,8 @@ class VectorWorld:
         # torch.where(..., out=) wants tensors, not Python scalars
         self._death_penalty = torch.tensor(reward_cfg.death_penalty, **f32)
         self._zero_long = torch.tensor(0, **i64)
-        self._reward_constant = reward_cfg.per_tick == "constant"
+        self._reward_kind = reward_cfg.per_tick
+        self._wellbeing_scale = 1.0 / world_cfg.cascade_threshold
 
         # ---- public state
         self.meters = torch.zeros(n, NUM_METERS, **f32)
@@ -290,7 +292,10 @@ class VectorWorld:
 
         # 5) reward
         rew = r.rewards
-        if self._reward_constant:
+        if self._reward_kind == "wellbeing":
+            torch.mul(m, self._wellbeing_scale, out=delta)
+            torch.mean(delta.clamp_(max=1.0), dim=1, out=rew)
+        elif self._reward_kind == "constant":
             rew.fill_(1.0)
         else:
             torch.mul(m[:, ENERGY], m[:, HEALTH], out=rew)
