@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
 
-from tests.e2e.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
+from tests.support.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
 from townlet.checkpoints import find_latest_checkpoint, load_checkpoint
 from townlet.learner.networks import build_q_network
 

@@ -1,0 +1,142 @@
+"""The live server over a real socket: protocol, honest Q-values, checkpoint hand-over."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.demo_process import free_port
+from tests.support.tiny import tiny_config
+from townlet.learner.trainer import DQNTrainer
+from townlet.live.app import create_app
+from townlet.live.server_thread import LiveServerThread, PortInUseError
+
+
+@pytest.fixture
+def trainer(tmp_path: Path) -> DQNTrainer:
+    config = tiny_config()
+    config = config.model_copy(
+        update={
+            "world": config.world.model_copy(update={"step_cap": 25}),
+            "live": config.live.model_copy(update={"steps_per_second": 60.0, "poll_seconds": 0.05}),
+        }
+    )
+    trainer = DQNTrainer(config, torch.device("cpu"), tmp_path / "checkpoints")
+    trainer.save()
+    return trainer
+
+
+@pytest.fixture
+def server(trainer: DQNTrainer) -> Iterator[LiveServerThread]:
+    app = create_app(trainer.config, trainer.checkpoint_dir, trainer.progress)
+    thread = LiveServerThread(app, "127.0.0.1", free_port())
+    thread.start()
+    yield thread
+    assert thread.stop(), "the server thread should end"
+
+
+def receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=10))
+
+
+def receive_until(ws: ClientConnection, kind: str, limit: int = 500) -> dict[str, Any]:
+    for _ in range(limit):
+        message = receive(ws)
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message in {limit} messages")
+
+
+def test_health_answers_ok(server: LiveServerThread) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health", timeout=5) as response:
+        assert response.status == 200
+        assert json.load(response)["status"] == "ok"
+
+
+def test_hello_then_model_then_a_greedy_episode(server: LiveServerThread) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        hello = receive(ws)
+        assert hello["type"] == "hello"
+        assert hello["grid"] == {"width": 8, "height": 8}
+        assert hello["actions"] == ["UP", "DOWN", "LEFT", "RIGHT", "INTERACT", "WAIT"]
+        assert {a["name"] for a in hello["affordances"]} >= {"Bed", "Job", "Bar", "Park"}
+        assert receive(ws)["type"] == "model_loaded"
+
+        start = receive_until(ws, "episode_start")
+        states = []
+        while not (states and states[-1]["done"]):
+            message = receive(ws)
+            assert message["type"] in {"state", "training_status"}
+            if message["type"] == "state":
+                states.append(message)
+        end = receive_until(ws, "episode_end")
+
+    assert states[0]["step"] == 0 and states[0]["action"] is None
+    assert [s["step"] for s in states] == list(range(len(states)))
+    assert all(s["episode"] == start["episode"] == end["episode"] for s in states)
+    assert end["steps"] == states[-1]["step"] and end["cause"] in {"energy", "health", "step_cap"}
+    assert end["return"] == pytest.approx(sum(s["reward"] for s in states), abs=1e-3)
+    # Honest decisions: each action taken is the legal argmax of the Q-values shown before it.
+    for before, after in zip(states, states[1:], strict=False):
+        legal = [
+            q if ok else float("-inf")
+            for q, ok in zip(before["q_values"], before["action_mask"], strict=True)
+        ]
+        assert hello["actions"][legal.index(max(legal))] == after["action"]
+
+
+def test_a_newer_checkpoint_takes_over_at_the_next_episode(
+    server: LiveServerThread, trainer: DQNTrainer
+) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        first = receive_until(ws, "model_loaded")
+        trainer.episode, trainer.env_step = 7, 1234
+        newer = trainer.save()
+        loaded = receive_until(ws, "model_loaded")
+        assert loaded["checkpoint"] == newer.name != first["checkpoint"]
+        assert (loaded["episode"], loaded["env_step"]) == (7, 1234)
+        # Announced just before the episode it plays, never in the middle of one.
+        assert receive(ws)["type"] == "episode_start"
+
+
+def test_set_speed_changes_the_pace_and_bad_messages_are_ignored(server: LiveServerThread) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        ws.send("not json")
+        ws.send(json.dumps({"type": "set_speed", "steps_per_second": 1000}))
+        ws.send(json.dumps({"type": "something_new"}))
+        receive_until(ws, "state")
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{server.port}/api/status", timeout=5
+    ) as response:
+        assert json.load(response)["steps_per_second"] == 60.0
+
+
+def test_a_busy_port_is_a_clear_error(trainer: DQNTrainer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = create_app(trainer.config, trainer.checkpoint_dir)
+        with pytest.raises(PortInUseError, match=rf"port {port} .* already in use.*--port"):
+            LiveServerThread(app, "127.0.0.1", port)
+
+
+def test_stopping_closes_open_sockets(trainer: DQNTrainer) -> None:
+    thread = LiveServerThread(
+        create_app(trainer.config, trainer.checkpoint_dir), "127.0.0.1", free_port()
+    )
+    thread.start()
+    with connect(f"ws://127.0.0.1:{thread.port}/ws") as ws:
+        receive(ws)
+        assert thread.stop(timeout=5)
+        with pytest.raises(Exception):  # noqa: B017 - any close is fine, a hang is not
+            for _ in range(10_000):
+                ws.recv(timeout=5)

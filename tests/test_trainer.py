@@ -1,0 +1,156 @@
+"""The learner: legal actions only, a decaying epsilon, determinism and exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.support.tiny import tiny_config
+from townlet.checkpoints import load_checkpoint
+from townlet.learner.exploration import LinearEpsilon
+from townlet.learner.trainer import DQNTrainer
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def run_steps(trainer: DQNTrainer, batched_steps: int) -> None:
+    """The same inner loop as DQNTrainer.run, without checkpoints or the stop Event."""
+    for _ in range(batched_steps):
+        trainer.collect()
+        if trainer.ready_to_learn():
+            trainer.update_credit += trainer.settings.updates_per_step
+            while trainer.update_credit >= 1.0:
+                trainer.update()
+                trainer.update_credit -= 1.0
+
+
+def assert_same_state(a: DQNTrainer, b: DQNTrainer) -> None:
+    for (name, left), right in zip(
+        a.online.state_dict().items(), b.online.state_dict().values(), strict=True
+    ):
+        assert torch.equal(left, right), f"online weights differ at {name}"
+    assert torch.equal(a.world.meters, b.world.meters)
+    assert torch.equal(a.world.positions, b.world.positions)
+    assert (a.episode, a.env_step, a.update_step) == (b.episode, b.env_step, b.update_step)
+
+
+def test_epsilon_really_decays() -> None:
+    schedule = LinearEpsilon(1.0, 0.05, decay_steps=1000)
+    assert schedule(0) == 1.0
+    assert schedule(500) == pytest.approx(0.525)
+    assert schedule(1000) == schedule(10**9) == pytest.approx(0.05)
+    trainer = DQNTrainer(
+        tiny_config(epsilon={"start": 1.0, "end": 0.1, "decay_steps": 3200}), CPU, Path("unused")
+    )
+    run_steps(trainer, 100)  # 1,600 transitions
+    assert trainer.epsilon == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 1.0])
+def test_masked_actions_are_never_chosen(epsilon: float) -> None:
+    config = tiny_config(epsilon={"start": epsilon, "end": epsilon, "decay_steps": 1})
+    trainer = DQNTrainer(config, CPU, Path("unused"))
+    replay = trainer.replay
+    run_steps(trainer, 200)
+    slots = replay.filled
+    # The mask that applied to a stored transition is the next-mask of the one before it.
+    masks = replay.next_masks[: slots - 1]
+    actions = replay.actions[1:slots]
+    continuing = ~replay.dones[: slots - 1]
+    legal = masks.gather(2, actions.unsqueeze(2)).squeeze(2)
+    assert bool(legal[continuing].all())
+
+
+def test_same_seed_and_config_give_the_same_first_10000_steps() -> None:
+    config = tiny_config(learning_starts=512)
+    first, second = DQNTrainer(config, CPU, Path("a")), DQNTrainer(config, CPU, Path("b"))
+    run_steps(first, 625)  # 625 batched steps x 16 worlds = 10,000 env steps
+    run_steps(second, 625)
+    assert first.env_step == 10_000 and first.update_step > 0
+    assert_same_state(first, second)
+    assert torch.equal(first.replay.actions, second.replay.actions)
+
+
+@pytest.mark.parametrize("level", ["level_1_full_observability", "level_2_pomdp"])
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path, level: str) -> None:
+    config = tiny_config(level, save_replay=True, learning_starts=512)
+    uninterrupted = DQNTrainer(config, CPU, tmp_path / "a")
+    run_steps(uninterrupted, 160)
+
+    stopped = DQNTrainer(config, CPU, tmp_path / "b")
+    run_steps(stopped, 80)
+    path = stopped.save()
+    resumed = DQNTrainer(config, CPU, tmp_path / "c")
+    resumed.load_state_dict(load_checkpoint(path))
+    run_steps(resumed, 80)
+
+    assert_same_state(uninterrupted, resumed)
+    assert torch.equal(uninterrupted.replay.observations, resumed.replay.observations)
+
+
+def test_a_checkpoint_describes_itself(tmp_path: Path) -> None:
+    trainer = DQNTrainer(tiny_config(), CPU, tmp_path)
+    run_steps(trainer, 40)
+    state = load_checkpoint(trainer.save())
+    assert state["format_version"] == 1
+    assert state["model_args"] == {
+        "kind": "mlp",
+        "obs_dim": trainer.world.obs_dim,
+        "num_actions": 6,
+        "hidden_sizes": [32],
+    }
+    assert state["config"]["training"]["num_envs"] == 16
+    assert state["counters"]["env_step"] == 640
+    assert "replay" not in state, "the replay buffer is saved only when the config asks"
+
+
+def test_recurrent_learner_updates_on_sequences() -> None:
+    trainer = DQNTrainer(tiny_config("level_3_temporal"), CPU, Path("unused"))
+    before = [p.clone() for p in trainer.online.parameters()]
+    run_steps(trainer, 60)
+    assert trainer.update_step > 0
+    assert any(
+        not torch.equal(b, p) for b, p in zip(before, trainer.online.parameters(), strict=True)
+    )
+
+
+def test_curriculum_changes_the_world_the_agent_trains_in() -> None:
+    curriculum = {
+        "enabled": True,
+        "window": 16,
+        "advance_survival": 0.001,
+        "retreat_survival": 0.0,
+        "stages": [{"drain_scale": 0.2}, {"drain_scale": 1.0, "sparse_reward": True}],
+    }
+    trainer = DQNTrainer(tiny_config(curriculum=curriculum), CPU, Path("unused"))
+    assert bool((trainer.world.drain_scale == 0.2).all())
+    meters_before = trainer.world.meters[:, 0].clone()
+    trainer.world.step(torch.full((16,), 5))  # everyone waits one tick
+    assert torch.allclose(trainer.world.meters[:, 0], meters_before - 0.2 * 0.005)
+    while trainer.curriculum.stage == 0:
+        run_steps(trainer, 10)
+    assert bool((trainer.world.drain_scale == 1.0).all())
+    assert bool(trainer.world.sparse_reward.all())
+
+
+def test_rnd_bonus_enters_the_stored_reward(tmp_path: Path) -> None:
+    config = tiny_config(
+        rnd={"enabled": True, "coefficient": 0.5, "learning_rate": 0.001, "anneal_survival": 10_000}
+    )
+    trainer = DQNTrainer(config, CPU, tmp_path)
+    plain = DQNTrainer(tiny_config(), CPU, tmp_path)
+    run_steps(trainer, 20)
+    run_steps(plain, 20)
+    stored = trainer.replay.rewards[: trainer.replay.filled]
+    assert bool((stored > plain.replay.rewards[: plain.replay.filled] - 1e-6).all())
+    assert float((stored - plain.replay.rewards[: plain.replay.filled]).abs().max()) > 0
