@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import urllib.request
@@ -85,7 +86,7 @@ def test_hello_then_model_then_a_greedy_episode(server: LiveServerThread) -> Non
     assert end["steps"] == states[-1]["step"] and end["cause"] in {"energy", "health", "step_cap"}
     assert end["return"] == pytest.approx(sum(s["reward"] for s in states), abs=1e-3)
     # Honest decisions: each action taken is the legal argmax of the Q-values shown before it.
-    for before, after in zip(states, states[1:], strict=False):
+    for before, after in itertools.pairwise(states):
         legal = [
             q if ok else float("-inf")
             for q, ok in zip(before["q_values"], before["action_mask"], strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -130,9 +131,7 @@ class DemoProcess:
     def kill_everything(self) -> None:
         """Test clean-up only: leave nothing behind even when an assertion failed."""
         for pid in descendants(self.process.pid) | {self.process.pid}:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(5)
         self.drain()
