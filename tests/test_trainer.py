@@ -24,14 +24,8 @@ def one_thread():
 
 
 def run_steps(trainer: DQNTrainer, batched_steps: int) -> None:
-    """The same inner loop as DQNTrainer.run, without checkpoints or the stop Event."""
     for _ in range(batched_steps):
-        trainer.collect()
-        if trainer.ready_to_learn():
-            trainer.update_credit += trainer.settings.updates_per_step
-            while trainer.update_credit >= 1.0:
-                trainer.update()
-                trainer.update_credit -= 1.0
+        trainer.train_step()
 
 
 def assert_same_state(a: DQNTrainer, b: DQNTrainer) -> None:

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start from scratch instead of resuming the last run of this config",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    parser.add_argument(
+        "--no-frontend",
+        action="store_true",
+        help="do not start the web page (training and the live server only, e.g. on a GPU box)",
+    )
     return parser
 
 
@@ -127,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Claim both ports before any work starts, so a busy port costs nothing.
     try:
-        frontend_probe = bind_socket("127.0.0.1", args.frontend_port, flag="--frontend-port")
-        frontend_probe.close()
+        if not args.no_frontend:
+            bind_socket("127.0.0.1", args.frontend_port, flag="--frontend-port").close()
         device = resolve_device(config.training.device)
         torch.set_num_threads(config.training.torch_threads)
         paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
@@ -163,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             frontend_dir=PROJECT_ROOT / "frontend",
             frontend_port=args.frontend_port,
             open_browser=not args.no_browser,
+            start_frontend=not args.no_frontend,
         ),
     )
     return orchestrator.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
 
 from tests.support.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
-from townlet.checkpoints import find_latest_checkpoint, load_checkpoint
+from townlet.checkpoints import checkpoint_name, find_latest_checkpoint, load_checkpoint
 from townlet.learner.networks import build_q_network
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,3 +137,46 @@ def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> 
     network = build_q_network(state["model_args"])
     network.load_state_dict(state["online"])
     assert state["counters"]["env_step"] > 0
+
+
+def test_a_later_run_resumes_where_the_last_one_stopped(tmp_path: Path) -> None:
+    config = write_tiny_config(tmp_path)
+    runs = tmp_path / "runs"
+
+    def run_once() -> DemoProcess:
+        demo = DemoProcess(
+            [
+                "--config",
+                str(config),
+                "--no-frontend",
+                "--runs-dir",
+                str(runs),
+                "--port",
+                str(free_port()),
+            ]
+        )
+        try:
+            demo.wait_for_line(r"ready in", timeout=60)
+            demo.wait_for_line(r"\[Inference\] playing ckpt_ep0*[1-9]", timeout=60)  # trained a bit
+            demo.interrupt()
+            assert demo.process.wait(timeout=20) == 0
+            demo.drain()
+        finally:
+            if demo.process.poll() is None:
+                demo.kill_everything()
+        return demo
+
+    first = run_once()
+    stopped_at = re.search(
+        r"final checkpoint written: (\S+) \(episode (\d+), env step (\d+)\)", first.log()
+    )
+    assert stopped_at, first.log()
+    second = run_once()
+    resumed = re.search(r"resuming from (\S+) \(episode (\d+), env step (\d+)\)", second.log())
+    assert resumed, second.log()
+    assert Path(resumed[1]).name == stopped_at[1]
+    assert (resumed[2], resumed[3]) == (stopped_at[2], stopped_at[3])
+    # The new run's counters carry on from there: its first checkpoint is where the last stopped.
+    first_played = re.search(r"\[Inference\] playing (\S+)", second.log())
+    expected = checkpoint_name(int(stopped_at[2]), int(stopped_at[3]))
+    assert first_played and first_played[1] == expected

@@ -35,9 +35,10 @@ class GruQNetwork(nn.Module):
     """Recurrent Q-network for the partially observed levels.
 
     Hidden state is the caller's: acting keeps one state per world and zeroes it when that
-    world's episode ends; replay trains on sequences that start from a zero state, warmed up
-    by a burn-in prefix whose outputs carry no loss (R2D2's "zero state + burn-in").
-    ``episode_starts`` zeroes the state inside a sequence wherever a new episode begins.
+    world's episode ends. Replay trains on sequences that start from a zero state, warmed up
+    by a burn-in prefix that carries no loss (R2D2's "zero state + burn-in"); steps after an
+    episode ends inside a sequence carry no loss either, so the fused ``nn.GRU`` never has to
+    reset its state mid-sequence.
     """
 
     recurrent = True
@@ -46,7 +47,7 @@ class GruQNetwork(nn.Module):
         super().__init__()
         self.hidden_size = hidden_sizes[0]
         self.encoder = nn.Sequential(nn.Linear(obs_dim, self.hidden_size), nn.ReLU())
-        self.cell = nn.GRUCell(self.hidden_size, self.hidden_size)
+        self.gru = nn.GRU(self.hidden_size, self.hidden_size, batch_first=True)
         self.head = nn.Linear(self.hidden_size, num_actions)
 
     def initial_state(self, batch: int, device: torch.device) -> torch.Tensor:
@@ -56,24 +57,15 @@ class GruQNetwork(nn.Module):
         self, observations: torch.Tensor, hidden: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One tick for a batch of worlds: (q_values [B, A], next hidden [B, H])."""
-        hidden = self.cell(self.encoder(observations), hidden)
-        return self.head(hidden), hidden
+        q_values, hidden = self(observations.unsqueeze(1), hidden)
+        return q_values.squeeze(1), hidden
 
     def forward(
-        self,
-        observations: torch.Tensor,
-        hidden: torch.Tensor,
-        episode_starts: torch.Tensor | None = None,
+        self, observations: torch.Tensor, hidden: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A sequence [B, T, obs] -> (q_values [B, T, A], final hidden [B, H])."""
-        encoded = self.encoder(observations)
-        outputs = []
-        for t in range(observations.shape[1]):
-            if episode_starts is not None:
-                hidden = hidden * (~episode_starts[:, t]).unsqueeze(1).to(hidden.dtype)
-            hidden = self.cell(encoded[:, t], hidden)
-            outputs.append(hidden)
-        return self.head(torch.stack(outputs, dim=1)), hidden
+        outputs, final = self.gru(self.encoder(observations), hidden.unsqueeze(0).contiguous())
+        return self.head(outputs), final.squeeze(0)
 
 
 def model_args(kind: str, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> dict:

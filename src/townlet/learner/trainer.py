@@ -226,32 +226,44 @@ class DQNTrainer:
     def _recurrent_loss(self) -> torch.Tensor:
         """Sequences start from a zero state; the first ``burn_in`` steps only warm it up.
 
-        Inside a sequence the state is zeroed where a new episode begins. A step whose episode
-        ended (death or the step cap) does not bootstrap here: the next slot already belongs
-        to the next episode. n-step returns are not used for the recurrent learner.
+        A sequence may run past the end of an episode into the next one. Steps after the first
+        episode end carry no loss, and the step that ends an episode (death or the step cap)
+        does not bootstrap: the next slot already belongs to the next episode. n-step returns
+        are not used for the recurrent learner.
         """
         settings = self.settings
         length = settings.burn_in + settings.sequence_length
         batch = self.replay.sample_sequences(settings.batch_size, length, self.generator)
         inputs = torch.cat([batch.observations, batch.next_observations.unsqueeze(1)], dim=1)
-        starts = torch.zeros(inputs.shape[:2], dtype=torch.bool, device=self.device)
-        starts[:, 1:length] = batch.dones[:, :-1]
         initial = self.online.initial_state(settings.batch_size, self.device)
 
-        q_all, _ = self.online(inputs, initial, starts)
+        q_all, _ = self.online(inputs, initial)
         q_taken = q_all[:, :length].gather(2, batch.actions.unsqueeze(2)).squeeze(2)
         with torch.no_grad():
-            target_all, _ = self.target(inputs, initial, starts)
+            target_all, _ = self.target(inputs, initial)
             next_actions = greedy_actions(q_all[:, 1:].detach(), batch.next_masks)
             next_value = target_all[:, 1:].gather(2, next_actions.unsqueeze(2)).squeeze(2)
             targets = batch.rewards + settings.gamma * (~batch.dones).float() * next_value
-        learn = slice(settings.burn_in, length)
-        return F.huber_loss(q_taken[:, learn], targets[:, learn], delta=settings.huber_delta)
+            # Learn on a step only if no episode ended before it within this sequence.
+            ended_before = torch.cumsum(batch.dones.long(), dim=1) - batch.dones.long()
+            learn = (ended_before == 0).float()
+            learn[:, : settings.burn_in] = 0.0
+        losses = F.huber_loss(q_taken, targets, delta=settings.huber_delta, reduction="none")
+        return (losses * learn).sum() / learn.sum().clamp_min(1.0)
 
     # -------------------------------------------------------------- the loop
     def finished(self) -> bool:
         total = self.settings.total_episodes
         return total is not None and self.episode >= total
+
+    def train_step(self) -> None:
+        """One batched step: collect, then the updates ``updates_per_step`` has accrued."""
+        self.collect()
+        if self.ready_to_learn():
+            self.update_credit += self.settings.updates_per_step
+            while self.update_credit >= 1.0:
+                self.update()
+                self.update_credit -= 1.0
 
     def run(self, stop: threading.Event) -> Path:
         """Train until ``stop`` is set or the episode budget is spent; returns the last save."""
@@ -260,14 +272,10 @@ class DQNTrainer:
         last_save_episode = self.episode
         last_path = self.save()
         log.info("checkpoint written: %s", last_path.name)
+        self._window = _LogWindow(self.env_step)  # rates count from here, not from __init__
         self._set_progress(running=True)
         while not stop.is_set() and not self.finished():
-            self.collect()
-            if self.ready_to_learn():
-                self.update_credit += self.settings.updates_per_step
-                while self.update_credit >= 1.0:
-                    self.update()
-                    self.update_credit -= 1.0
+            self.train_step()
             self._maybe_report()
             due_by_episodes = self.episode - last_save_episode >= checkpoint_every.every_episodes
             due_by_time = time.monotonic() - last_save_time >= checkpoint_every.every_seconds
@@ -438,10 +446,10 @@ class _LogWindow:
 
     PRINT_EVERY_SECONDS = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, env_step: int = 0) -> None:
         self.started = time.monotonic()
         self.last_print = self.started
-        self.start_step: int | None = None
+        self.start_step = env_step
         self._reset()
 
     def _reset(self) -> None:
@@ -465,8 +473,7 @@ class _LogWindow:
 
     def flush(self, env_step: int) -> _WindowSummary:
         now = time.monotonic()
-        start_step = self.start_step if self.start_step is not None else env_step
-        rate = (env_step - start_step) / max(now - self.started, 1e-9)
+        rate = (env_step - self.start_step) / max(now - self.started, 1e-9)
         summary = _WindowSummary(
             steps_per_second=rate,
             mean_survival=_mean(self.lengths),

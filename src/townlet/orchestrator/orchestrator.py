@@ -43,6 +43,7 @@ class OrchestratorOptions:
     frontend_dir: Path
     frontend_port: int
     open_browser: bool
+    start_frontend: bool = True
     host: str = "127.0.0.1"
 
 
@@ -115,6 +116,8 @@ class Orchestrator:
 
     def _start_frontend(self) -> str | None:
         options = self.options
+        if not options.start_frontend:
+            return None
         if not node_available():
             log.warning("%s; carrying on without the web page", NODE_HINT)
             return None
