@@ -25,12 +25,15 @@ class RandomNetworkDistillation(nn.Module):
         for parameter in self.target.parameters():
             parameter.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=learning_rate)
-        self.register_buffer("error_scale", torch.ones(()))
+        self.register_buffer("error_scale", torch.zeros(()))  # 0 = not yet measured
 
     @torch.no_grad()
     def bonus(self, observations: torch.Tensor) -> torch.Tensor:
         error = (self.predictor(observations) - self.target(observations)).pow(2).mean(dim=1)
-        self.error_scale.mul_(0.99).add_(0.01 * error.mean())
+        if bool(self.error_scale == 0):
+            self.error_scale.copy_(error.mean())  # start at the first batch's own scale
+        else:
+            self.error_scale.mul_(0.99).add_(0.01 * error.mean())
         return error / self.error_scale.clamp_min(1e-8)
 
     def update(self, observations: torch.Tensor) -> float:
