@@ -10,24 +10,20 @@ per world and a table lookup). Prints a table and writes it to benchmarks/result
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-# glibc returns freed large blocks to the OS (and faults them back in) unless told otherwise;
-# the settings only take effect at process start, so re-exec once with them set.
-_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1000000000000"}
-if any(os.environ.get(k) != v for k, v in _MALLOC_ENV.items()):
-    os.environ.update(_MALLOC_ENV)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
-import torch  # noqa: E402 - after the re-exec on purpose
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
+
+reexec_with_malloc_settings()
+
+import torch  # noqa: E402 - after the re-exec on purpose
 
 from townlet.config import load_config  # noqa: E402
 from townlet.world import VectorWorld  # noqa: E402
@@ -35,16 +31,6 @@ from townlet.world.baselines import RandomLegalActions  # noqa: E402
 
 LEVELS = ("level_1_full_observability", "level_2_pomdp", "level_3_temporal")
 CHUNKS = 5  # the cell's figure is the median chunk: robust to a neighbour stealing the core
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(level: str, num_envs: int, seconds: float) -> float:
@@ -66,39 +52,6 @@ def measure(level: str, num_envs: int, seconds: float) -> float:
             steps += batch
         rates.append(steps * num_envs / (time.perf_counter() - start))
     return statistics.median(rates)
-
-
-def busy_cores(seconds: float = 1.0) -> float | None:
-    """Cores kept busy by other processes while this one sleeps (Linux /proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields) - idle, sum(fields)
-
-    try:
-        busy0, total0 = sample()
-        time.sleep(seconds)
-        busy1, total1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
-
-
-def describe_busy(label: str) -> str:
-    busy = busy_cores()
-    if busy is None:
-        return f"- other processes {label}: unknown"
-    return f"- other processes {label}: {busy:.2f} cores busy"
-
-
-def machine_lines() -> list[str]:
-    return [
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores",
-        f"- torch {torch.__version__} on {platform.python_implementation()} "
-        f"{platform.python_version()}, {torch.get_num_threads()} torch thread(s)",
-        describe_busy("before the run"),
-    ]
 
 
 def main() -> None:
