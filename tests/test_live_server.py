@@ -69,6 +69,7 @@ def test_hello_then_model_then_a_greedy_episode(server: LiveServerThread) -> Non
         assert hello["grid"] == {"width": 8, "height": 8}
         assert hello["actions"] == ["UP", "DOWN", "LEFT", "RIGHT", "INTERACT", "WAIT"]
         assert {a["name"] for a in hello["affordances"]} >= {"Bed", "Job", "Bar", "Park"}
+        assert receive(ws) == {"type": "history", "episodes": []}
         assert receive(ws)["type"] == "model_loaded"
 
         start = receive_until(ws, "episode_start")
@@ -92,6 +93,19 @@ def test_hello_then_model_then_a_greedy_episode(server: LiveServerThread) -> Non
             for q, ok in zip(before["q_values"], before["action_mask"], strict=True)
         ]
         assert hello["actions"][legal.index(max(legal))] == after["action"]
+
+
+def test_a_page_that_connects_later_gets_the_earlier_episodes(server: LiveServerThread) -> None:
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        model = receive_until(ws, "model_loaded")
+        ended = [receive_until(ws, "episode_end") for _ in range(2)]
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as late:
+        receive_until(late, "hello")
+        history = receive(late)
+    assert history["type"] == "history"
+    assert [e["episode"] for e in history["episodes"]][:2] == [e["episode"] for e in ended]
+    assert history["episodes"][0]["steps"] == ended[0]["steps"]
+    assert history["episodes"][0]["checkpoint"] == model["checkpoint"]
 
 
 def test_a_newer_checkpoint_takes_over_at_the_next_episode(

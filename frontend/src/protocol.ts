@@ -80,6 +80,21 @@ export interface EpisodeEndMessage {
   cause: DeathCause
 }
 
+/** Sent on connect: the live episodes that finished before this page joined, oldest first. */
+export interface HistoryMessage {
+  type: 'history'
+  episodes: HistoryEpisode[]
+}
+
+export interface HistoryEpisode {
+  episode: number
+  steps: number
+  return: number
+  cause: DeathCause
+  /** File name of the checkpoint that played the episode. */
+  checkpoint: string
+}
+
 export interface TrainingStatusMessage {
   type: 'training_status'
   episode: number
@@ -99,6 +114,7 @@ export type ServerMessage =
   | EpisodeStartMessage
   | StateMessage
   | EpisodeEndMessage
+  | HistoryMessage
   | TrainingStatusMessage
 
 export type ServerMessageType = ServerMessage['type']
@@ -301,6 +317,21 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     steps: count(o, 'steps'),
     return: num(o, 'return'),
     cause: oneOf(o, 'cause', CAUSES),
+  }),
+  history: o => ({
+    type: 'history',
+    episodes: array(o, 'episodes').map((item, i) => {
+      const path = `episodes[${i}]`
+      if (!isObject(item))
+        fail(path, 'object', item)
+      return {
+        episode: count(item, 'episode', `${path}.episode`),
+        steps: count(item, 'steps', `${path}.steps`),
+        return: num(item, 'return', `${path}.return`),
+        cause: oneOf(item, 'cause', CAUSES),
+        checkpoint: nonEmptyStr(item, 'checkpoint'),
+      }
+    }),
   }),
   training_status: o => ({
     type: 'training_status',

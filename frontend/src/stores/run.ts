@@ -2,6 +2,7 @@ import type {
   Affordance,
   DeathCause,
   EpisodeEndMessage,
+  HistoryMessage,
   HelloMessage,
   ModelLoadedMessage,
   ServerMessage,
@@ -163,6 +164,14 @@ export const useRunStore = defineStore('run', () => {
     }
   }
 
+  /** The server's record of earlier live episodes replaces ours: it is idempotent on reconnect. */
+  function applyHistory(msg: HistoryMessage): void {
+    history.value = msg.episodes.slice(-HISTORY_LIMIT).map((e, i, all) => ({
+      ...e,
+      newCheckpoint: i > 0 && all[i - 1]?.checkpoint !== e.checkpoint,
+    }))
+  }
+
   function applyModelLoaded(msg: ModelLoadedMessage, now: number): void {
     const same = model.value?.checkpoint === msg.checkpoint && model.value.env_step === msg.env_step
     // A reconnect re-announces the same checkpoint: keep when we first saw it.
@@ -194,6 +203,9 @@ export const useRunStore = defineStore('run', () => {
         break
       case 'episode_end':
         applyEpisodeEnd(msg)
+        break
+      case 'history':
+        applyHistory(msg)
         break
       case 'training_status':
         training.value = { ...msg, receivedAt: now }

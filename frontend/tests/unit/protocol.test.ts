@@ -24,6 +24,7 @@ describe('parseServerMessage: valid messages', () => {
     ['state mid-interaction', state({ action: 'INTERACT', standing_on: 'Bed', time_of_day: 13, interaction_progress: 0.5 })],
     ['episode_end', episodeEnd()],
     ['episode_end at cap', episodeEnd({ cause: 'step_cap', steps: 500 })],
+    ['history', { type: 'history', episodes: [{ episode: 2, steps: 191, return: 150.5, cause: 'energy', checkpoint: 'ckpt_a.pt' }] }],
     ['training_status', trainingStatus()],
     ['training_status before any survival', trainingStatus({ recent_mean_survival: null, running: false })],
   ])('accepts %s and returns it unchanged', (_name, msg) => {
@@ -38,6 +39,11 @@ describe('parseServerMessage: valid messages', () => {
     if (result.kind === 'message' && result.message.type === 'training_status')
       expect(result.message.latest_checkpoint).toBeNull()
     expectMalformed({ ...trainingStatus(), latest_checkpoint: 5 }, 'latest_checkpoint')
+  })
+
+  it('rejects a history with a malformed episode', () => {
+    expectMalformed({ type: 'history', episodes: [{ episode: 1, steps: -3, return: 0, cause: 'energy', checkpoint: 'c.pt' }] }, 'episodes[0].steps')
+    expectMalformed({ type: 'history', episodes: [{ episode: 1, steps: 3, return: 0, cause: 'boredom', checkpoint: 'c.pt' }] }, 'cause')
   })
 
   it('drops fields it does not know on known types', () => {

@@ -106,6 +106,24 @@ describe('run store', () => {
     expect(store.history.at(-1)?.episode).toBe(HISTORY_LIMIT + 12)
   })
 
+  it('a history message replaces the record (idempotent on reconnect) and marks checkpoint changes', () => {
+    const store = useRunStore()
+    store.apply(episodeEnd({ episode: 1, steps: 50 }))
+    const history = {
+      type: 'history' as const,
+      episodes: [
+        { episode: 7, steps: 120, return: 100, cause: 'energy' as const, checkpoint: 'ckpt_a.pt' },
+        { episode: 8, steps: 130, return: 110, cause: 'health' as const, checkpoint: 'ckpt_a.pt' },
+        { episode: 9, steps: 500, return: 480, cause: 'step_cap' as const, checkpoint: 'ckpt_b.pt' },
+      ],
+    }
+    store.apply(history)
+    store.apply(history)
+    expect(store.history.map(r => r.episode)).toEqual([7, 8, 9])
+    expect(store.history.map(r => r.newCheckpoint)).toEqual([false, false, true])
+    expect(store.history[2]?.checkpoint).toBe('ckpt_b.pt')
+  })
+
   it('model_loaded replaces waiting, and keeps its first-seen time when re-announced', () => {
     const store = useRunStore()
     store.apply({ type: 'waiting_for_model', message: 'no checkpoint in runs/x yet' })

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,12 +20,21 @@ from townlet.config import TownletConfig
 from townlet.learner.trainer import TrainingProgress
 from townlet.live.hub import Hub
 from townlet.live.player import LivePlayer, read_policy
-from townlet.live.protocol import ModelLoaded, SetSpeed, TrainingStatus, WaitingForModel
+from townlet.live.protocol import (
+    EpisodeEnd,
+    History,
+    HistoryEpisode,
+    ModelLoaded,
+    SetSpeed,
+    TrainingStatus,
+    WaitingForModel,
+)
 
 log = logging.getLogger("townlet.inference")
 
 MIN_STEPS_PER_SECOND = 0.5
 MAX_STEPS_PER_SECOND = 60.0
+HISTORY_LENGTH = 30  # live episodes replayed to a page that connects
 
 
 class LiveSession:
@@ -44,6 +54,7 @@ class LiveSession:
         self.current_model: ModelLoaded | None = None
         self.last_training_status: TrainingStatus | None = None
         self.wake = asyncio.Event()
+        self.history: deque[HistoryEpisode] = deque(maxlen=HISTORY_LENGTH)
 
     def set_speed(self, steps_per_second: float) -> None:
         self.steps_per_second = min(
@@ -52,7 +63,10 @@ class LiveSession:
         self.wake.set()
 
     def greeting(self) -> list[str]:
-        messages: list[str] = [self.player.hello(self.steps_per_second).to_json()]
+        messages: list[str] = [
+            self.player.hello(self.steps_per_second).to_json(),
+            History(episodes=list(self.history)).to_json(),
+        ]
         if self.current_model is not None:
             messages.append(self.current_model.to_json())
         else:
@@ -96,6 +110,16 @@ class LiveSession:
                 for message in self.player.tick():
                     if isinstance(message, ModelLoaded):
                         self.current_model = message
+                    elif isinstance(message, EpisodeEnd) and self.current_model is not None:
+                        self.history.append(
+                            HistoryEpisode(
+                                episode=message.episode,
+                                steps=message.steps,
+                                return_=message.return_,
+                                cause=message.cause,
+                                checkpoint=self.current_model.checkpoint,
+                            )
+                        )
                     await self.hub.broadcast(message.to_json())
             # Sleep out the rest of the tick, but wake early when the speed changes.
             delay = 1.0 / self.steps_per_second - (time.monotonic() - started)

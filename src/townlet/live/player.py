@@ -217,9 +217,8 @@ class LivePlayer:
 
 
 def _level_label(config: TownletConfig) -> str:
+    """The WORLD.md level this config's world corresponds to (the page shows it as a badge)."""
     world = config.world
     if world.temporal:
-        return "temporal (partial observability, opening hours, multi-tick actions)"
-    if world.observability == "partial":
-        return "partial observability"
-    return "full observability"
+        return "Level 3"
+    return "Level 2" if world.observability == "partial" else "Level 1"

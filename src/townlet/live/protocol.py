@@ -91,6 +91,21 @@ class EpisodeEnd(_Message):
     cause: Literal["energy", "health", "step_cap"]
 
 
+class HistoryEpisode(BaseModel):
+    episode: int
+    steps: int
+    return_: float = Field(serialization_alias="return")
+    cause: Literal["energy", "health", "step_cap"]
+    checkpoint: str
+
+
+class History(_Message):
+    """Sent on connect: earlier live episodes, oldest first, so a new page shows the trend."""
+
+    type: Literal["history"] = "history"
+    episodes: list[HistoryEpisode]
+
+
 class TrainingStatus(_Message):
     type: Literal["training_status"] = "training_status"
     episode: int
@@ -102,7 +117,16 @@ class TrainingStatus(_Message):
     latest_checkpoint: str | None
 
 
-Message = Hello | ModelLoaded | WaitingForModel | EpisodeStart | State | EpisodeEnd | TrainingStatus
+Message = (
+    Hello
+    | ModelLoaded
+    | WaitingForModel
+    | EpisodeStart
+    | State
+    | EpisodeEnd
+    | History
+    | TrainingStatus
+)
 
 
 class SetSpeed(BaseModel):
