@@ -68,7 +68,7 @@ def test_levels_differ_only_where_intended() -> None:
         "gru",
     )
     assert (three.world.observability, three.world.temporal) == ("partial", True)
-    assert two.training.network.hidden_sizes == [256]
+    assert two.training.network.hidden_sizes == [128]
     assert one.world.affordances == three.world.affordances
 
 
