@@ -9,7 +9,9 @@ process group ends. The signal handler only records; the main loop acts on it.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 import urllib.error
@@ -111,7 +113,7 @@ class Orchestrator:
             log.info("ready in %.1f s without the web page; press Ctrl+C to stop", ready_in)
             return
         log.info("ready in %.1f s: open %s  (Ctrl+C to stop)", ready_in, page_url)
-        if self.options.open_browser:
+        if self.options.open_browser and _has_graphical_browser():
             webbrowser.open(page_url)
 
     def _start_frontend(self) -> str | None:
@@ -166,6 +168,13 @@ class Orchestrator:
             log.info("frontend stopped")
         if self.training.error is not None:
             self.failed = True
+
+
+def _has_graphical_browser() -> bool:
+    """Without a display, ``webbrowser`` falls back to text browsers that take the terminal."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _wait_for_health(url: str, stop: threading.Event, timeout: float = 30.0) -> None:
