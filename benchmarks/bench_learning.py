@@ -72,6 +72,7 @@ def row(label: str, figures: dict[int, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--level", default="level_1_full_observability")
+    parser.add_argument("--config", type=Path, default=None, help="a config other than the level's")
     parser.add_argument(
         "--budgets",
         type=float,
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    config = load_config(ROOT / "configs" / f"{args.level}.yaml")
+    config = load_config(args.config or ROOT / "configs" / f"{args.level}.yaml")
     torch.set_num_threads(config.training.torch_threads)
     output = args.output or ROOT / f"benchmarks/results/learning_{args.level}.md"
 

@@ -102,6 +102,7 @@ def test_a_checkpoint_describes_itself(tmp_path: Path) -> None:
         "obs_dim": trainer.world.obs_dim,
         "num_actions": 6,
         "hidden_sizes": [32],
+        "dueling": False,
     }
     assert state["config"]["training"]["num_envs"] == 16
     assert state["counters"]["env_step"] == 640

@@ -240,6 +240,7 @@ class NetworkConfig(_Model):
     kind: Literal["mlp", "gru"] = "mlp"
     # gru: hidden_sizes[0] is the recurrent size
     hidden_sizes: Annotated[list[PosInt], Field(min_length=1)] = [256, 256]
+    dueling: bool = False  # mlp only: separate state-value and advantage heads
 
 
 class EpsilonConfig(_Model):

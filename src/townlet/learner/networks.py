@@ -13,22 +13,36 @@ from torch import nn
 
 
 class MlpQNetwork(nn.Module):
-    """Feed-forward Q-network for the fully observed level."""
+    """Feed-forward Q-network for the fully observed level.
+
+    With ``dueling`` the last hidden layer feeds a state-value head and an advantage head,
+    Q = V + A - mean(A). In this world most actions are worth nearly the same (Q near 100,
+    gaps near 0.1), and learning V apart from the small advantages keeps the greedy choice
+    from flipping on noise.
+    """
 
     recurrent = False
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> None:
+    def __init__(
+        self, obs_dim: int, num_actions: int, hidden_sizes: list[int], dueling: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = obs_dim
         for hidden in hidden_sizes:
             layers += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
-        layers.append(nn.Linear(width, num_actions))
-        self.layers = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.dueling = dueling
+        self.advantage = nn.Linear(width, num_actions)
+        self.value = nn.Linear(width, 1) if dueling else None
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.layers(observations)
+        features = self.body(observations)
+        advantage = self.advantage(features)
+        if self.value is None:
+            return advantage
+        return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
 
 
 class GruQNetwork(nn.Module):
@@ -68,18 +82,30 @@ class GruQNetwork(nn.Module):
         return self.head(outputs), final.squeeze(0)
 
 
-def model_args(kind: str, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> dict:
+def model_args(
+    kind: str, obs_dim: int, num_actions: int, hidden_sizes: list[int], dueling: bool = False
+) -> dict:
     """The constructor arguments saved beside the weights."""
-    return {
+    args: dict[str, Any] = {
         "kind": kind,
         "obs_dim": obs_dim,
         "num_actions": num_actions,
         "hidden_sizes": list(hidden_sizes),
     }
+    if kind == "mlp":
+        args["dueling"] = dueling
+    return args
 
 
 def build_q_network(args: dict[str, Any]) -> MlpQNetwork | GruQNetwork:
     kinds = {"mlp": MlpQNetwork, "gru": GruQNetwork}
     if args["kind"] not in kinds:
         raise ValueError(f"unknown network kind {args['kind']!r}; expected one of {sorted(kinds)}")
-    return kinds[args["kind"]](args["obs_dim"], args["num_actions"], list(args["hidden_sizes"]))
+    if args["kind"] == "mlp":
+        return MlpQNetwork(
+            args["obs_dim"],
+            args["num_actions"],
+            list(args["hidden_sizes"]),
+            dueling=bool(args.get("dueling", False)),
+        )
+    return GruQNetwork(args["obs_dim"], args["num_actions"], list(args["hidden_sizes"]))

@@ -80,6 +80,7 @@ class DQNTrainer:
             self.world.obs_dim,
             self.world.num_actions,
             list(settings.network.hidden_sizes),
+            dueling=settings.network.dueling,
         )
         self.online = build_q_network(self.model_args).to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
