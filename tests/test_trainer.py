@@ -50,6 +50,18 @@ def test_epsilon_really_decays() -> None:
     assert trainer.epsilon == pytest.approx(0.55)
 
 
+def test_learning_rate_decays_linearly_over_env_steps() -> None:
+    config = tiny_config(
+        learning_rate=0.001, learning_rate_end=0.0001, learning_rate_decay_steps=3200
+    )
+    trainer = DQNTrainer(config, CPU, Path("unused"))
+    run_steps(trainer, 100)  # 1,600 env steps: half way
+    assert trainer.learning_rate == pytest.approx(0.00055)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.00055, rel=0.02)
+    run_steps(trainer, 200)
+    assert trainer.learning_rate == pytest.approx(0.0001)
+
+
 @pytest.mark.parametrize("epsilon", [0.0, 1.0])
 def test_masked_actions_are_never_chosen(epsilon: float) -> None:
     config = tiny_config(epsilon={"start": epsilon, "end": epsilon, "decay_steps": 1})

@@ -317,6 +317,9 @@ class TrainingConfig(_Model):
     total_episodes: PosInt | None = None  # None: train until stopped
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     learning_rate: PosFloat = 0.0005
+    # Linear decay to learning_rate_end over learning_rate_decay_steps env steps (0: constant).
+    learning_rate_end: PosFloat | None = None
+    learning_rate_decay_steps: NonNegInt = 0
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
     n_step: PosInt = 1
     batch_size: PosInt = 256

@@ -188,7 +188,21 @@ class DQNTrainer:
             and self.replay.filled >= span + self.settings.n_step
         )
 
+    @property
+    def learning_rate(self) -> float:
+        """Linear decay from ``learning_rate`` to ``learning_rate_end`` over env steps."""
+        settings = self.settings
+        if settings.learning_rate_end is None or settings.learning_rate_decay_steps == 0:
+            return settings.learning_rate
+        fraction = min(self.env_step / settings.learning_rate_decay_steps, 1.0)
+        return settings.learning_rate + fraction * (
+            settings.learning_rate_end - settings.learning_rate
+        )
+
     def update(self) -> float:
+        learning_rate = self.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
         loss = self._recurrent_loss() if self.recurrent else self._feed_forward_loss()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -302,6 +316,7 @@ class DQNTrainer:
         if self.writer is not None:
             step = self.env_step
             self.writer.add_scalar("charts/epsilon", self.epsilon, step)
+            self.writer.add_scalar("charts/learning_rate", self.learning_rate, step)
             self.writer.add_scalar("charts/env_steps_per_second", summary.steps_per_second, step)
             self.writer.add_scalar("charts/episodes", self.episode, step)
             if summary.mean_survival is not None:
