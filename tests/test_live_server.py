@@ -14,11 +14,10 @@ import pytest
 import torch
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.demo_process import free_port
 from tests.support.tiny import tiny_config
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.app import create_app
-from townlet.live.server_thread import LiveServerThread, PortInUseError
+from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def trainer(tmp_path: Path) -> DQNTrainer:
 @pytest.fixture
 def server(trainer: DQNTrainer) -> Iterator[LiveServerThread]:
     app = create_app(trainer.config, trainer.checkpoint_dir, trainer.progress)
-    thread = LiveServerThread(app, "127.0.0.1", free_port())
+    thread = LiveServerThread(app, bind_socket("127.0.0.1", 0))
     thread.start()
     yield thread
     assert thread.stop(), "the server thread should end"
@@ -139,14 +138,13 @@ def test_a_busy_port_is_a_clear_error(trainer: DQNTrainer) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        app = create_app(trainer.config, trainer.checkpoint_dir)
         with pytest.raises(PortInUseError, match=rf"port {port} .* already in use.*--port"):
-            LiveServerThread(app, "127.0.0.1", port)
+            bind_socket("127.0.0.1", port)
 
 
 def test_stopping_closes_open_sockets(trainer: DQNTrainer) -> None:
     thread = LiveServerThread(
-        create_app(trainer.config, trainer.checkpoint_dir), "127.0.0.1", free_port()
+        create_app(trainer.config, trainer.checkpoint_dir), bind_socket("127.0.0.1", 0)
     )
     thread.start()
     with connect(f"ws://127.0.0.1:{thread.port}/ws") as ws:

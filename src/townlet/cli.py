@@ -102,9 +102,8 @@ def apply_overrides(config: TownletConfig, args: argparse.Namespace) -> TownletC
     return config.model_copy(update={"training": config.training.model_copy(update=updates)})
 
 
-def restore(trainer: DQNTrainer, checkpoint: Path, config: TownletConfig) -> None:
-    """Resume from ``checkpoint``, refusing one trained on a different world."""
-    state = load_checkpoint(checkpoint, map_location=trainer.device)
+def check_resumable(state: dict, checkpoint: Path, config: TownletConfig) -> None:
+    """Refuse a checkpoint trained on a different world, before anything is written."""
     saved = state["config"]
     current = config_to_dict(config)
     for section in ("world", "reward"):
@@ -118,7 +117,6 @@ def restore(trainer: DQNTrainer, checkpoint: Path, config: TownletConfig) -> Non
             f"{checkpoint} was trained with training.num_envs={saved['training']['num_envs']}, "
             f"the config now says {config.training.num_envs}: put it back or use --fresh"
         )
-    trainer.load_state_dict(state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,35 +128,44 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return 2
 
-    # Claim both ports before any work starts, so a busy port costs nothing.
+    # Everything that can fail on bad input is checked before the run folder is created:
+    # both ports, the device, and the checkpoint to resume from.
+    api_socket = None
     try:
         if not args.no_frontend:
             bind_socket("127.0.0.1", args.frontend_port, flag="--frontend-port").close()
+        api_socket = bind_socket("127.0.0.1", args.port)
         device = resolve_device(config.training.device)
-        torch.set_num_threads(config.training.torch_threads)
-        paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
-        writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
-        trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
         resume_from = (
             None
             if args.fresh
             else find_resume_checkpoint(args.runs_dir, args.config.stem, args.checkpoint_dir)
         )
+        resume_state = None
         if resume_from is not None:
-            restore(trainer, resume_from, config)
-            log.info(
-                "resuming from %s (episode %d, env step %d); --fresh starts over",
-                resume_from,
-                trainer.episode,
-                trainer.env_step,
-            )
-        server = LiveServerThread(
-            create_app(config, paths.checkpoint_dir, trainer.progress), "127.0.0.1", args.port
-        )
+            resume_state = load_checkpoint(resume_from, map_location=device)
+            check_resumable(resume_state, resume_from, config)
     except (PortInUseError, CheckpointError) as error:
+        if api_socket is not None:
+            api_socket.close()
         log.error("%s", error)
         return 2
 
+    torch.set_num_threads(config.training.torch_threads)
+    paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
+    writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
+    trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state)
+        log.info(
+            "resuming from %s (episode %d, env step %d); --fresh starts over",
+            resume_from,
+            trainer.episode,
+            trainer.env_step,
+        )
+    server = LiveServerThread(
+        create_app(config, paths.checkpoint_dir, trainer.progress), api_socket
+    )
     log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
     log.info("TensorBoard: tensorboard --logdir %s", paths.tensorboard_dir.parent.parent)
     orchestrator = Orchestrator(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -180,3 +181,28 @@ def test_a_later_run_resumes_where_the_last_one_stopped(tmp_path: Path) -> None:
     first_played = re.search(r"\[Inference\] playing (\S+)", second.log())
     expected = checkpoint_name(int(stopped_at[2]), int(stopped_at[3]))
     assert first_played and first_played[1] == expected
+
+
+@pytest.mark.parametrize("flag", ["--port", "--frontend-port"])
+def test_a_busy_port_is_reported_before_anything_starts(tmp_path: Path, flag: str) -> None:
+    runs = tmp_path / "runs"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = {"--port": str(free_port()), "--frontend-port": str(free_port()), flag: str(busy)}
+        demo = DemoProcess(
+            [
+                "--config",
+                str(write_tiny_config(tmp_path)),
+                "--no-browser",
+                "--runs-dir",
+                str(runs),
+                *[item for pair in ports.items() for item in pair],
+            ]
+        )
+        assert demo.process.wait(timeout=60) == 2
+        demo.drain()
+    assert f"port {busy} on 127.0.0.1 is already in use" in demo.log()
+    assert f"pick another with {flag}" in demo.log()
+    assert not runs.exists(), "nothing may be written when start-up fails"

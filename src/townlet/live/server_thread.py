@@ -37,9 +37,11 @@ def bind_socket(host: str, port: int, flag: str = "--port") -> socket.socket:
 
 
 class LiveServerThread:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.socket = bind_socket(host, port)
+    """Serves ``app`` on an already bound socket (see ``bind_socket``)."""
+
+    def __init__(self, app: FastAPI, sock: socket.socket) -> None:
+        self.socket = sock
+        self.host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(
             app,
             log_level="warning",
