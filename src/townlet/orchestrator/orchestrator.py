@@ -34,6 +34,7 @@ from townlet.orchestrator.frontend import (
 from townlet.orchestrator.training_worker import TrainingWorker
 
 log = logging.getLogger("townlet.orchestrator")
+frontend_log = logging.getLogger("townlet.frontend")
 
 TRAINING_STOP_TIMEOUT = 60.0  # a final save with the replay buffer can take a while
 SERVER_STOP_TIMEOUT = 8.0
@@ -121,11 +122,11 @@ class Orchestrator:
         if not options.start_frontend:
             return None
         if not node_available():
-            log.warning("%s; carrying on without the web page", NODE_HINT)
+            frontend_log.warning("%s; carrying on without the web page", NODE_HINT)
             return None
         if not install_dependencies(options.frontend_dir, self.stop_requested):
             if not self.stop_requested.is_set():
-                log.warning("carrying on without the web page")
+                frontend_log.warning("carrying on without the web page")
             return None
         self.frontend = FrontendProcess(
             options.frontend_dir, options.host, options.frontend_port, self.server.port
