@@ -6,20 +6,13 @@ python scripts/screenshot.py [--url http://127.0.0.1:5173/] [--out docs/screensh
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 
 def main() -> None:
@@ -32,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(args.url)

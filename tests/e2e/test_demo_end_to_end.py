@@ -12,21 +12,10 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
 from townlet.checkpoints import checkpoint_name, find_latest_checkpoint, load_checkpoint
 from townlet.learner.networks import build_q_network
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 pytestmark = [
     pytest.mark.e2e,

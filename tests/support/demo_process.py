@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.tiny import tiny_config
+from townlet.config import config_to_dict
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,26 +28,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_tiny_config(directory: Path, **training: object) -> Path:
-    """Level 1's world with a small, fast learner that checkpoints every second."""
-    config = yaml.safe_load(
-        (PROJECT_ROOT / "configs" / "level_1_full_observability.yaml").read_text()
-    )
-    config["name"] = "tiny_level_1"
-    config["training"].update(
-        {
-            "num_envs": 16,
-            "network": {"kind": "mlp", "hidden_sizes": [32]},
-            "replay_capacity": 4096,
-            "batch_size": 32,
-            "learning_starts": 256,
-            **training,
-        }
-    )
-    config["checkpoint"] = {"every_episodes": 10_000, "every_seconds": 1.0, "keep_last": 3}
-    config["live"] = {"steps_per_second": 20.0, "poll_seconds": 0.25}
+def write_tiny_config(directory: Path) -> Path:
+    """The tiny level 1 config as a YAML file, checkpointing every second, for run_demo.py."""
+    data = config_to_dict(tiny_config())
+    data["name"] = "tiny_level_1"
+    data["checkpoint"] = {"every_episodes": 10_000, "every_seconds": 1.0, "keep_last": 3}
+    data["live"] = {"steps_per_second": 20.0, "poll_seconds": 0.25}
     path = directory / "tiny_level_1.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(data))
     return path
 
 
