@@ -112,6 +112,11 @@ def check_resumable(state: dict, checkpoint: Path, config: TownletConfig) -> Non
                 f"{checkpoint} was trained with a different `{section}` section than "
                 f"{config.name}; start over with --fresh (the old run stays in runs/)"
             )
+    if saved["training"]["network"] != current["training"]["network"]:
+        raise CheckpointError(
+            f"{checkpoint} holds a {saved['training']['network']} network but the config asks "
+            f"for {current['training']['network']}: put it back or use --fresh"
+        )
     if saved["training"]["num_envs"] != config.training.num_envs:
         raise CheckpointError(
             f"{checkpoint} was trained with training.num_envs={saved['training']['num_envs']}, "

@@ -9,13 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import connect
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.demo_process import DemoProcess, alive, descendants, free_port, write_tiny_config
+from tests.support.tiny import tiny_config
 from townlet.checkpoints import checkpoint_name, find_latest_checkpoint, load_checkpoint
 from townlet.learner.networks import build_q_network
+from townlet.learner.trainer import DQNTrainer
 
 pytestmark = [
     pytest.mark.e2e,
@@ -195,3 +198,25 @@ def test_a_busy_port_is_reported_before_anything_starts(tmp_path: Path, flag: st
     assert f"port {busy} on 127.0.0.1 is already in use" in demo.log()
     assert f"pick another with {flag}" in demo.log()
     assert not runs.exists(), "nothing may be written when start-up fails"
+
+
+def test_resuming_a_checkpoint_of_another_network_is_refused_with_advice(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    checkpoints = runs / "tiny_level_1" / "earlier" / "checkpoints"
+    other = tiny_config(network={"kind": "mlp", "hidden_sizes": [16, 16]})
+    DQNTrainer(other, torch.device("cpu"), checkpoints).save()
+    demo = DemoProcess(
+        [
+            "--config",
+            str(write_tiny_config(tmp_path)),
+            "--no-frontend",
+            "--runs-dir",
+            str(runs),
+            "--port",
+            str(free_port()),
+        ]
+    )
+    assert demo.process.wait(timeout=60) == 2
+    demo.drain()
+    assert "network but the config asks for" in demo.log() and "--fresh" in demo.log()
+    assert sorted(p.name for p in (runs / "tiny_level_1").iterdir()) == ["earlier"]
