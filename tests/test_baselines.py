@@ -30,15 +30,6 @@ LEVEL_3 = LEVELS["level_3_temporal"]
 A = {name: i for i, name in enumerate(ACTION_NAMES)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread avoids sync costs that spike when another process holds a core."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_random_action_table_is_uniform_over_legal_actions() -> None:
     table = random_action_table().view(64, 60)
     for bits in range(1, 64):

@@ -15,14 +15,6 @@ from townlet.learner.trainer import DQNTrainer
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def run_steps(trainer: DQNTrainer, batched_steps: int) -> None:
     for _ in range(batched_steps):
         trainer.train_step()

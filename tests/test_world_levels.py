@@ -22,15 +22,6 @@ NUM_AFF = 14
 OFF_GRID = NUM_AFF  # window channel for cells off the grid
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread avoids sync costs that spike when another process holds a core."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_world(cfg: WorldConfig, n: int = 1, seed: int = 0, **changes: object) -> VectorWorld:
     return VectorWorld(cfg.model_copy(update=changes), LEVEL_1.reward, n, seed=seed)
 

@@ -27,16 +27,6 @@ INITIAL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The world steps tiny tensors: with 2 threads, sync costs dominate and spike badly when
-    another process holds a core, so these tests pin torch to one thread (and restore it)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_world(
     n: int = 1,
     world: WorldConfig | None = None,
