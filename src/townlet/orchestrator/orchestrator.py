@@ -148,6 +148,8 @@ class Orchestrator:
                 return
             if self.frontend is not None and not self.frontend.alive:
                 log.warning("the frontend (Vite) exited; live server and training carry on")
+                # Its helpers (esbuild, rolldown) may outlive it: end the whole group now.
+                self.frontend.stop(FRONTEND_STOP_TIMEOUT)
                 self.frontend = None
 
     # ------------------------------------------------------------ shutdown
