@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from townlet.cli import main
+from townlet.launch import launch
 
 if __name__ == "__main__":
-    sys.exit(main())
+    launch()

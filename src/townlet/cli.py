@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from townlet.learner.trainer import DQNTrainer
 from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
 from townlet.orchestrator.console_log import configure_console_logging
+from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
-from townlet.orchestrator.run_paths import find_resume_checkpoint, make_run_paths
+from townlet.orchestrator.run_paths import RunPaths, find_resume_checkpoint, make_run_paths
 from townlet.orchestrator.training_worker import TrainingWorker
 
 log = logging.getLogger("townlet.orchestrator")
@@ -76,7 +79,52 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the web page (training and the live server only, e.g. on a GPU box)",
     )
+    parser.add_argument(
+        "--stop-leftover",
+        action="store_true",
+        help="if an earlier Townlet still holds --port or --frontend-port, end it and start "
+        "(asked interactively when run in a terminal)",
+    )
     return parser
+
+
+def claim_port(port: int, flag: str, stop_leftover: bool) -> socket.socket:
+    """Bind 127.0.0.1:port; a Townlet left on it is named, and ended when the user agrees."""
+    try:
+        return bind_socket("127.0.0.1", port, flag=flag)
+    except PortInUseError as error:
+        holder = find_townlet_holding(port)
+        if holder is None:
+            raise
+        what = f"port {port} is held by an earlier Townlet ({holder.describe()})"
+        if not (stop_leftover or _user_agrees(f"{what}. End it now? [y/N] ")):
+            raise PortInUseError(
+                f"{what}: end it with --stop-leftover (it saves and stops like Ctrl+C), "
+                f"`kill {holder.pid}`, or pick another port with {flag}"
+            ) from error
+        log.info("ending the earlier Townlet on port %d (pid %d)", port, holder.pid)
+        if not end_holder(holder):
+            raise PortInUseError(f"{what} and it did not end; stop it by hand") from error
+    return bind_socket("127.0.0.1", port, flag=flag)
+
+
+def _user_agrees(question: str) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def remove_unused_run(paths: RunPaths) -> None:
+    """Interrupted before training began: the run folder holds nothing worth keeping."""
+    shutil.rmtree(paths.run_dir, ignore_errors=True)
+    # runs/<config>/ and runs/ too, when this run was all they held.
+    for parent in (paths.run_dir.parent, paths.run_dir.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: earlier runs live there
+            break
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -138,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     api_socket = None
     try:
         if not args.no_frontend:
-            bind_socket("127.0.0.1", args.frontend_port, flag="--frontend-port").close()
-        api_socket = bind_socket("127.0.0.1", args.port)
+            claim_port(args.frontend_port, "--frontend-port", args.stop_leftover).close()
+        api_socket = claim_port(args.port, "--port", args.stop_leftover)
         device = resolve_device(config.training.device)
         resume_from = (
             None
@@ -155,22 +203,35 @@ def main(argv: list[str] | None = None) -> int:
             api_socket.close()
         log.error("%s", error)
         return 2
+    except KeyboardInterrupt:
+        if api_socket is not None:
+            api_socket.close()
+        raise
 
     torch.set_num_threads(config.training.torch_threads)
     paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
-    writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
-    trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
-    if resume_state is not None:
-        trainer.load_state_dict(resume_state)
-        log.info(
-            "resuming from %s (episode %d, env step %d); --fresh starts over",
-            resume_from,
-            trainer.episode,
-            trainer.env_step,
+    writer: SummaryWriter | None = None
+    try:
+        writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
+        trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
+        if resume_state is not None:
+            trainer.load_state_dict(resume_state)
+            log.info(
+                "resuming from %s (episode %d, env step %d); --fresh starts over",
+                resume_from,
+                trainer.episode,
+                trainer.env_step,
+            )
+        server = LiveServerThread(
+            create_app(config, paths.checkpoint_dir, trainer.progress), api_socket
         )
-    server = LiveServerThread(
-        create_app(config, paths.checkpoint_dir, trainer.progress), api_socket
-    )
+    except KeyboardInterrupt:
+        # Nothing trained or saved yet: leave no empty run folder behind.
+        if writer is not None:
+            writer.close()
+        api_socket.close()
+        remove_unused_run(paths)
+        raise
     log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
     log.info("TensorBoard: tensorboard --logdir %s", paths.tensorboard_dir.parent.parent)
     orchestrator = Orchestrator(

@@ -20,10 +20,10 @@ from townlet.checkpoints import checkpoint_name, find_latest_checkpoint, load_ch
 from townlet.learner.networks import build_q_network
 from townlet.learner.trainer import DQNTrainer
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)"),
-]
+pytestmark = pytest.mark.e2e
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)"
+)
 
 
 def _agent_and_meters(page: Page) -> tuple[str, str, str]:
@@ -35,6 +35,7 @@ def _agent_and_meters(page: Page) -> tuple[str, str, str]:
     )
 
 
+@needs_chromium
 def test_demo_trains_serves_shows_the_page_and_stops_cleanly(tmp_path: Path) -> None:
     api_port, frontend_port = free_port(), free_port()
     config = write_tiny_config(tmp_path)

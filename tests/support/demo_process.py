@@ -79,6 +79,7 @@ class DemoProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,  # as in CI: no terminal to ask questions on
             start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)

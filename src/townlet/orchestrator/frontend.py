@@ -1,24 +1,32 @@
 """The Vite dev server as a child process in its own process group.
 
 Vite is started as ``node_modules/.bin/vite`` (``npx`` would leave an orphan behind) with
-``--strictPort`` so a busy port fails loudly instead of silently moving. Stopping sends
-SIGTERM to the whole group, then SIGKILL after a timeout, so esbuild/rolldown helpers go too.
+``--strictPort`` so a busy port fails loudly instead of silently moving. Every child runs under
+``child_guard.py``, which ends the group if this process dies without stopping it (kill -9, OOM).
+Stopping sends SIGTERM to the whole group, then SIGKILL after a timeout, so esbuild/rolldown
+helpers go too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from townlet.orchestrator.progress import advance_to, progress_bar
+
 log = logging.getLogger("townlet.frontend")
+
+CHILD_GUARD = Path(__file__).with_name("child_guard.py")
 
 NODE_HINT = (
     "Node.js 20+ with npm is needed for the web page: install it from https://nodejs.org "
@@ -39,25 +47,35 @@ def install_dependencies(frontend_dir: Path, stop: threading.Event) -> bool:
     if (frontend_dir / "node_modules" / ".bin" / "vite").exists():
         return True
     log.info("frontend/node_modules is missing: running `npm ci` once (this takes a minute)")
-    process = subprocess.Popen(
-        ["npm", "ci", "--no-audit", "--no-fund"],
-        cwd=frontend_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    packages = _locked_packages(frontend_dir)
+    process = start_guarded(["npm", "ci", "--no-audit", "--no-fund"], cwd=frontend_dir)
     relay = _relay_output(process)
-    while process.poll() is None:
-        if stop.wait(0.2):
-            _end_group(process, timeout=5.0)
-            relay.join(2.0)
-            return False
+    with progress_bar(len(packages), 0, "pkg", "npm ci") as bar:
+        while process.poll() is None:
+            if stop.wait(0.2):
+                _end_group(process, timeout=5.0)
+                relay.join(2.0)
+                return False
+            advance_to(bar, sum((frontend_dir / p / "package.json").exists() for p in packages))
     relay.join(2.0)
     if process.returncode != 0:
         log.error("`npm ci` failed (exit %d); see the lines above", process.returncode)
         return False
     return True
+
+
+def _locked_packages(frontend_dir: Path) -> list[str]:
+    """Folders ``npm ci`` will fill, from package-lock.json: the bar's known amount of work."""
+    try:
+        lock = json.loads((frontend_dir / "package-lock.json").read_text())
+    except (OSError, ValueError):
+        return []
+    # Optional entries are mostly other platforms' native builds, which npm skips here.
+    return [
+        path
+        for path, entry in lock.get("packages", {}).items()
+        if path.startswith("node_modules/") and not entry.get("optional")
+    ]
 
 
 class FrontendProcess:
@@ -74,15 +92,10 @@ class FrontendProcess:
     def start(self) -> None:
         vite = self.frontend_dir / "node_modules" / ".bin" / "vite"
         environment = {**os.environ, "TOWNLET_API_PORT": str(self.api_port)}
-        self.process = subprocess.Popen(
+        self.process = start_guarded(
             [str(vite), "--port", str(self.port), "--strictPort", "--host", self.host],
             cwd=self.frontend_dir,
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,  # own process group: Ctrl+C reaches us, we end it in order
         )
         self._relay = _relay_output(self.process)
 
@@ -109,6 +122,26 @@ class FrontendProcess:
             _end_group(self.process, timeout)
         if self._relay is not None:
             self._relay.join(2.0)
+
+
+def start_guarded(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``command`` under the child guard, as the leader of a new process group.
+
+    Its own group keeps the terminal's Ctrl+C away from it (we end it in order); the guard's
+    stdin is a pipe only we write to, so our death, however it comes, ends the group too.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-I", str(CHILD_GUARD), "--", *command],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,  # never written: its end-of-file is the signal
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _answers(url: str) -> bool:
@@ -145,6 +178,8 @@ def _end_group(process: subprocess.Popen[str], timeout: float) -> None:
             log.warning("frontend did not stop within %.0f s; killing its process group", timeout)
             os.killpg(group, signal.SIGKILL)
     process.wait()
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 def _group_alive(group: int) -> bool:

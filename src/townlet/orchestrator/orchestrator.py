@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import webbrowser
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from townlet.orchestrator.frontend import (
     install_dependencies,
     node_available,
 )
+from townlet.orchestrator.progress import advance_to, progress_bar
 from townlet.orchestrator.training_worker import TrainingWorker
 
 log = logging.getLogger("townlet.orchestrator")
@@ -39,6 +40,7 @@ frontend_log = logging.getLogger("townlet.frontend")
 TRAINING_STOP_TIMEOUT = 60.0  # a final save with the replay buffer can take a while
 SERVER_STOP_TIMEOUT = 8.0
 FRONTEND_STOP_TIMEOUT = 5.0
+FORCED_STOP_TIMEOUT = 1.0  # after a second Ctrl+C: what each part still gets
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Orchestrator:
     # ------------------------------------------------------------- signals
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_requested.is_set():
-            self.force.set()  # a second Ctrl+C: stop waiting politely
+            self.force.set()  # a second Ctrl+C: cut every wait short, the one under way too
         self.stop_requested.set()
 
     @contextmanager
@@ -137,13 +139,26 @@ class Orchestrator:
 
     def _watch(self) -> None:
         """Sleep on the stop Event; notice a worker that died on its own."""
+        budget = self.training.trainer.config.training.total_episodes
+        if budget is None or self.training.trainer.finished():
+            self._watch_workers()
+            return
+        with progress_bar(budget, self.training.progress().episode, "ep", "episodes") as bar:
+            self._watch_workers(on_tick=lambda: advance_to(bar, self.training.progress().episode))
+
+    def _watch_workers(self, on_tick: Callable[[], None] = lambda: None) -> None:
         while not self.stop_requested.wait(0.5):
+            on_tick()
             if self.training.error is not None:
                 log.error("training failed; shutting down")
                 self.failed = True
                 return
             if not self.server.alive:
                 log.error("the live server stopped unexpectedly; shutting down")
+                self.failed = True
+                return
+            if self.server.fatal_error is not None:
+                log.error("live play keeps failing (%s); shutting down", self.server.fatal_error)
                 self.failed = True
                 return
             if self.frontend is not None and not self.frontend.alive:
@@ -154,23 +169,37 @@ class Orchestrator:
 
     # ------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
-        """The shutdown order, in one place."""
-        training_timeout = 5.0 if self.force.is_set() else TRAINING_STOP_TIMEOUT
-        if not self.training.stop(training_timeout):
-            log.error("training did not stop within %.0f s", training_timeout)
+        """The shutdown order, in one place; a second Ctrl+C shortens every step."""
+        self.training.stop(timeout=0)  # ask; the wait below watches for a second Ctrl+C
+        if not self._wait(lambda: not self.training.alive, TRAINING_STOP_TIMEOUT):
             self.failed = True
+            if self.force.is_set():
+                log.error("second Ctrl+C: not waiting for training to finish its final save")
+            else:
+                log.error("training did not stop within %.0f s", TRAINING_STOP_TIMEOUT)
         elif self.training.final_checkpoint is not None:
             log.info("training stopped; last checkpoint %s", self.training.final_checkpoint)
-        if not self.server.stop(SERVER_STOP_TIMEOUT):
+        server_timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else SERVER_STOP_TIMEOUT
+        if not self.server.stop(server_timeout):
             log.error("live server did not stop")
             self.failed = True
         else:
             log.info("live server stopped")
         if self.frontend is not None:
-            self.frontend.stop(1.0 if self.force.is_set() else FRONTEND_STOP_TIMEOUT)
+            frontend_timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else FRONTEND_STOP_TIMEOUT
+            self.frontend.stop(frontend_timeout)
             log.info("frontend stopped")
         if self.training.error is not None:
             self.failed = True
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``done()``, at most ``timeout`` s, less if a second Ctrl+C comes."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.force.is_set() or time.monotonic() >= deadline:
+                return done()
+            self.force.wait(0.05)
+        return True
 
 
 def _has_graphical_browser() -> bool:

@@ -1,0 +1,46 @@
+"""The process entry point: Ctrl+C before start-up, and a quick exit after shutdown.
+
+Importing torch takes seconds; a Ctrl+C (or SIGTERM) in that time must not print a
+KeyboardInterrupt traceback. Until the orchestrator takes the signals over, both raise
+KeyboardInterrupt, which ends here in one line and a clean exit; the CLI removes a run folder
+it had just created. After the orchestrator's ordered shutdown, everything worth keeping is
+written and flushed, so the process ends at once instead of spending seconds tearing down
+torch's modules (and a training thread abandoned by a second Ctrl+C cannot hold it open).
+This module imports only the standard library at the top, so it is in place within
+milliseconds of the interpreter starting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import NoReturn
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def launch(argv: list[str] | None = None) -> NoReturn:
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        from townlet.cli import main
+
+        code = main(argv)
+        # Shutdown is done; a late Ctrl+C must not turn into a traceback on the way out.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        print(f"{stamp} [Townlet] stopped before start", file=sys.stderr)
+        code = 0
+    for stream in (sys.stdout, sys.stderr):
+        # A closed terminal must not turn a clean stop into a crash.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
