@@ -23,10 +23,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
+from benchmarks.progress import progress_bar, say  # noqa: E402
 
 reexec_with_malloc_settings()
 
 import torch  # noqa: E402 - after the re-exec on purpose
+from tqdm import tqdm  # noqa: E402
 
 from townlet.config import TownletConfig, load_config  # noqa: E402
 from townlet.learner.evaluation import greedy_policy  # noqa: E402
@@ -48,14 +50,18 @@ def summarise(result: dict, cap: int) -> dict[str, float]:
     }
 
 
-def evaluate_policy(config: TownletConfig, make_policy, episodes: int) -> dict[int, dict]:
-    return {
-        cap: summarise(
-            evaluate(config.world, config.reward, make_policy(), episodes, cap, EVALUATION_SEED),
-            cap,
+def evaluate_policy(
+    config: TownletConfig, make_policy, episodes: int, bar: tqdm | None = None
+) -> dict[int, dict]:
+    figures = {}
+    for cap in CAPS:
+        result = evaluate(
+            config.world, config.reward, make_policy(), episodes, cap, EVALUATION_SEED
         )
-        for cap in CAPS
-    }
+        figures[cap] = summarise(result, cap)
+        if bar is not None:
+            bar.update()
+    return figures
 
 
 def row(label: str, figures: dict[int, dict]) -> str:
@@ -89,17 +95,22 @@ def main() -> None:
 
     header = machine_lines()
     print("\n".join(header), flush=True)
-    table = [
-        row(name, evaluate_policy(config, make, args.episodes))
-        for name, make in (
-            ("random", lambda: random_policy),
-            ("always-WAIT", lambda: wait_policy),
-            ("scripted", lambda: scripted_policy),
-        )
-    ]
+    baselines = (
+        ("random", lambda: random_policy),
+        ("always-WAIT", lambda: wait_policy),
+        ("scripted", lambda: scripted_policy),
+    )
+    with progress_bar(len(baselines) * len(CAPS), "baseline evaluations") as bar:
+        table = [
+            row(name, evaluate_policy(config, make, args.episodes, bar)) for name, make in baselines
+        ]
     print("\n".join(table), flush=True)
 
-    with tempfile.TemporaryDirectory() as scratch:
+    longest = max(args.budgets)
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        progress_bar(longest, "training") as bar,
+    ):
         trainer = DQNTrainer(config, torch.device("cpu"), Path(scratch))
         trained = 0.0
         for budget in sorted(args.budgets):
@@ -107,7 +118,11 @@ def main() -> None:
                 start = time.perf_counter()
                 for _ in range(50):
                     trainer.train_step()
-                trained += time.perf_counter() - start
+                chunk = time.perf_counter() - start
+                trained += chunk
+                # outside the timed chunk; the last chunk overshoots the budget a little
+                bar.update(min(trained, longest) - min(trained - chunk, longest))
+            bar.set_description(f"evaluating after {budget:g} s")
             network = copy.deepcopy(trainer.online).eval()
             figures = evaluate_policy(config, lambda n=network: greedy_policy(n), args.episodes)
             label = (
@@ -115,7 +130,8 @@ def main() -> None:
                 f"{trainer.update_step:,} updates)"
             )
             table.append(row(label, figures))
-            print(table[-1], flush=True)
+            say(table[-1])
+            bar.set_description("training")
 
     header.append(describe_busy("after the run"))
     columns = " | ".join(

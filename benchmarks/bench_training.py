@@ -21,10 +21,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
+from benchmarks.progress import progress_bar, say  # noqa: E402
 
 reexec_with_malloc_settings()
 
 import torch  # noqa: E402 - after the re-exec on purpose
+from tqdm import tqdm  # noqa: E402
 
 from townlet.config import load_config  # noqa: E402
 from townlet.learner.trainer import DQNTrainer  # noqa: E402
@@ -32,7 +34,7 @@ from townlet.learner.trainer import DQNTrainer  # noqa: E402
 LEVELS = ("level_1_full_observability", "level_2_pomdp", "level_3_temporal")
 
 
-def measure(level: str, seconds: float, device: torch.device) -> dict[str, float]:
+def measure(level: str, seconds: float, device: torch.device, bar: tqdm) -> dict[str, float]:
     config = load_config(ROOT / "configs" / f"{level}.yaml")
     torch.set_num_threads(config.training.torch_threads)
     with tempfile.TemporaryDirectory() as scratch:
@@ -43,11 +45,16 @@ def measure(level: str, seconds: float, device: torch.device) -> dict[str, float
             trainer.train_step()
         steps0, updates0 = trainer.env_step, trainer.update_step
         start = time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        shown = 0.0  # seconds of this window already on the bar
+        while (now := time.perf_counter()) - start < seconds:
             trainer.train_step()
+            if now - start - shown >= 1.0:  # about once a second: the loop is what is timed
+                bar.update(now - start - shown)
+                shown = now - start
         if device.type == "cuda":
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
+        bar.update(seconds - shown)
     settings = config.training
     return {
         "num_envs": settings.num_envs,
@@ -72,14 +79,15 @@ def main() -> None:
     header = machine_lines(args.device)
     print("\n".join(header), flush=True)
     rows = []
-    for level in args.levels:
-        figures = measure(level, args.seconds, device)
-        rows.append((level, figures))
-        print(
-            f"{level:28s} {figures['env_steps_per_second']:>10,.0f} env steps/s "
-            f"{figures['updates_per_second']:>7,.0f} updates/s",
-            flush=True,
-        )
+    with progress_bar(args.seconds * len(args.levels), "timed windows") as bar:
+        for level in args.levels:
+            bar.set_description(level)
+            figures = measure(level, args.seconds, device, bar)
+            rows.append((level, figures))
+            say(
+                f"{level:28s} {figures['env_steps_per_second']:>10,.0f} env steps/s "
+                f"{figures['updates_per_second']:>7,.0f} updates/s"
+            )
     header.append(describe_busy("after the run"))
     table = [
         "| level | worlds | updates per batched step | batch | env steps/s | updates/s |",

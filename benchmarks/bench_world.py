@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
+from benchmarks.progress import progress_bar, say  # noqa: E402
 
 reexec_with_malloc_settings()
 
@@ -66,13 +67,16 @@ def main() -> None:
     header = machine_lines()
     print("\n".join(header), flush=True)
     rows = []
-    for level in args.levels:
-        rates = []
-        for n in args.sizes:
-            rate = measure(level, n, args.seconds)
-            rates.append(rate)
-            print(f"{level:28s} {n:5d} worlds: {rate / 1e6:6.2f} M agent-steps/s", flush=True)
-        rows.append((level, rates))
+    with progress_bar(len(args.levels) * len(args.sizes), "world cells") as bar:
+        for level in args.levels:
+            rates = []
+            for n in args.sizes:
+                bar.set_description(f"{level} {n} worlds")
+                rate = measure(level, n, args.seconds)
+                rates.append(rate)
+                say(f"{level:28s} {n:5d} worlds: {rate / 1e6:6.2f} M agent-steps/s")
+                bar.update()
+            rows.append((level, rates))
 
     header.append(describe_busy("after the run"))
     print(header[-1])

@@ -287,3 +287,172 @@ def test_checkpoint_dict_errors_name_their_source() -> None:
     expected = "checkpoint: world.step_cap: expected a whole number"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         config_from_dict(data)
+
+
+# ---------------------------------------------------------------- numbers that break runs later
+
+NON_FINITE_PLACES: list[tuple[str, Any]] = [
+    # (dotted path, how to set a value there)
+    ("live.steps_per_second", lambda d, v: d["live"].update(steps_per_second=v)),
+    ("training.learning_rate", lambda d, v: d["training"].update(learning_rate=v)),
+    (
+        "world.affordances[3].effects.energy",
+        lambda d, v: d["world"]["affordances"][3]["effects"].update(energy=v),
+    ),
+    ("world.meters.energy.drain", lambda d, v: d["world"]["meters"]["energy"].update(drain=v)),
+    ("reward.death_penalty", lambda d, v: d["reward"].update(death_penalty=v)),
+    ("world.move_cost.energy", lambda d, v: d["world"]["move_cost"].update(energy=v)),
+    ("world.cascades[0].strength", lambda d, v: d["world"]["cascades"][0].update(strength=v)),
+]
+
+
+@pytest.mark.parametrize("text", [".inf", "-.inf", ".nan"])
+@pytest.mark.parametrize(
+    ("path", "place"), NON_FINITE_PLACES, ids=[path for path, _ in NON_FINITE_PLACES]
+)
+def test_non_finite_numbers_are_refused_everywhere(
+    tmp_path: Path, text: str, path: str, place: Any
+) -> None:
+    data = level_1_data()
+    place(data, float(text.replace(".", "")))
+    file = write(tmp_path, data)
+    assert f": {text}" in file.read_text()  # YAML's own spelling reaches the loader
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    shown = {".inf": "inf", "-.inf": "-inf", ".nan": "nan"}[text]
+    assert str(info.value) == (
+        f"{file}: {path}: value {shown} is not a finite number: write a finite number"
+    )
+
+
+def test_non_finite_hours_are_refused(tmp_path: Path) -> None:
+    data = level_1_data()
+    data["world"]["affordances"][0]["hours"] = [8, float("inf")]
+    with pytest.raises(ConfigError, match=re.escape("hours[1]: expected a whole number, got inf")):
+        load_config(write(tmp_path, data))
+
+
+BEYOND_LIMITS: list[tuple[str, Any, Any, str]] = [
+    # (dotted path, setter, value, expected fragment)
+    (
+        "seed",
+        lambda d, v: d.update(seed=v),
+        2**32,
+        "value 4294967296 is out of range: use a value <= 4294967295",
+    ),
+    (
+        "world.step_cap",
+        lambda d, v: d["world"].update(step_cap=v),
+        2**63,
+        "value 9223372036854775808 does not fit in a 64-bit integer: "
+        "use a value <= 9,223,372,036,854,775,807",
+    ),
+    (
+        "world.ticks_per_day",
+        lambda d, v: d["world"].update(ticks_per_day=v),
+        2**64,
+        "does not fit in a 64-bit integer",
+    ),
+    (
+        "world.affordances[2].ticks",
+        lambda d, v: d["world"]["affordances"][2].update(ticks=v),
+        2**63,
+        "does not fit in a 64-bit integer",
+    ),
+    (
+        "training.num_envs",
+        lambda d, v: d["training"].update(num_envs=v),
+        10**30,
+        "value 100000...000 (31 digits) does not fit in a 64-bit integer",
+    ),
+    (
+        "training.curriculum.window",
+        lambda d, v: d["training"]["curriculum"].update(window=v),
+        2**63,
+        "does not fit in a 64-bit integer",
+    ),
+    (
+        "training.torch_threads",
+        lambda d, v: d["training"].update(torch_threads=v),
+        1_000_000,
+        "use a value <= 1024",
+    ),
+    (
+        "world.affordances[0].effects.energy",
+        lambda d, v: d["world"]["affordances"][0]["effects"].update(energy=v),
+        -1.0e39,
+        "value -1e+39 is beyond the range of a 32-bit float: use a value >= -3.4e+38",
+    ),
+    (
+        "world.meters.energy.drain",
+        lambda d, v: d["world"]["meters"]["energy"].update(drain=v),
+        10**39,
+        "(40 digits) is beyond the range of a 32-bit float: use a value <= 3.4e+38",
+    ),
+    (
+        "training.learning_rate",
+        lambda d, v: d["training"].update(learning_rate=v),
+        10**400,
+        "expected a number, got 100000...000 (401 digits) (int)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "place", "value", "fragment"),
+    BEYOND_LIMITS,
+    ids=[case[0] for case in BEYOND_LIMITS],
+)
+def test_numbers_beyond_what_the_run_can_hold_are_refused(
+    tmp_path: Path, path: str, place: Any, value: Any, fragment: str
+) -> None:
+    data = level_1_data()
+    place(data, value)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, data))
+    message = str(info.value)
+    assert f"{path}: " in message and fragment in message
+    assert [issue[0] for issue in info.value.issues] == [path]
+
+
+def test_largest_allowed_numbers_load(tmp_path: Path) -> None:
+    data = level_1_data()
+    data["seed"] = 2**32 - 1
+    data["world"]["step_cap"] = 2**63 - 1
+    data["world"]["affordances"][0]["effects"]["energy"] = 3.0e38
+    cfg = load_config(write(tmp_path, data))
+    assert cfg.seed == 2**32 - 1 and cfg.world.step_cap == 2**63 - 1
+
+
+def test_exponent_without_a_dot_gets_a_yaml_hint(tmp_path: Path) -> None:
+    # PyYAML reads 1e-4 as the string "1e-4"; the plain "without quotes" advice would puzzle.
+    file = tmp_path / "lr.yaml"
+    file.write_text(LEVEL_1.read_text().replace("learning_rate: 0.0005", "learning_rate: 1e-4"))
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert "training.learning_rate: expected a number, got '1e-4' (str): " in str(info.value)
+    assert "write a number such as 1.0e-4 (YAML reads 1e-4 as text)" in str(info.value)
+
+
+# ---------------------------------------------------------------- files that are not UTF-8
+
+
+def test_a_file_that_is_not_utf8_is_named_with_the_byte(tmp_path: Path) -> None:
+    text = LEVEL_1.read_text(encoding="utf-8")
+    where = text.index("Bar")  # Latin-1 "Bär": one byte 0xe4 where UTF-8 needs two
+    file = tmp_path / "latin1.yaml"
+    file.write_bytes(text[:where].encode() + b"B\xe4r" + text[where + 3 :].encode())
+    line = text[:where].count("\n") + 1
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert str(info.value) == (
+        f"{file}: file is not UTF-8 text (byte 0xe4 at position {where + 1}, line {line}): "
+        "save it as UTF-8"
+    )
+
+
+def test_a_utf16_file_is_recognised(tmp_path: Path) -> None:
+    file = tmp_path / "notepad.yaml"
+    file.write_text(LEVEL_1.read_text(), encoding="utf-16")
+    with pytest.raises(ConfigError, match=re.escape("(it looks like UTF-16): save it as UTF-8")):
+        load_config(file)

@@ -14,6 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from townlet.checkpoints import CheckpointError, load_checkpoint
 from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
+from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             claim_port(args.frontend_port, "--frontend-port", args.stop_leftover).close()
         api_socket = claim_port(args.port, "--port", args.stop_leftover)
         device = resolve_device(config.training.device)
+        check_memory_budget(config, device, source=str(args.config))
         resume_from = (
             None
             if args.fresh
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if resume_from is not None:
             resume_state = load_checkpoint(resume_from, map_location=device)
             check_resumable(resume_state, resume_from, config)
-    except (PortInUseError, CheckpointError) as error:
+    except (PortInUseError, CheckpointError, ConfigError) as error:
         if api_socket is not None:
             api_socket.close()
         log.error("%s", error)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ VITE = PROJECT_ROOT / "frontend" / "node_modules" / ".bin" / "vite"
 needs_vite = pytest.mark.skipif(not VITE.exists(), reason="needs frontend/node_modules (npm ci)")
 
 
-def wait_until(condition, timeout: float, every: float = 0.05) -> bool:  # noqa: ANN001
+def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -7,7 +7,10 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ValidationError
+
+from townlet.config.models import FLOAT32_MAX, INT64_MAX
 
 
 class ConfigError(ValueError):
@@ -64,10 +67,37 @@ def issues_from_validation(
     return issues
 
 
+def _show(value: Any) -> str:
+    """repr(value), with a huge integer cut short instead of filling the terminal."""
+    text = repr(value)
+    if isinstance(value, int) and len(text) > 24:
+        return f"{text[:6]}...{text[-3:]} ({len(text.lstrip('-'))} digits)"
+    return text
+
+
+def _number_hint(value: str, kind: str) -> str:
+    """How to write a number that YAML read as a string."""
+    mantissa, e, exponent = value.lower().partition("e")
+    if kind != "float_type" or not e:
+        return " without quotes"
+    try:
+        float(value)
+    except ValueError:
+        return " without quotes"
+    if not isinstance(yaml.safe_load(value), str):
+        return " without quotes"  # YAML would read it as a number: it was quoted
+    # PyYAML follows YAML 1.1: 1e-4 is text, 1.0e-4 (a dot, a signed exponent) a number.
+    dotted = mantissa if "." in mantissa else f"{mantissa}.0"
+    signed = exponent if exponent[:1] in ("+", "-") else f"+{exponent}"
+    return f" such as {dotted}e{signed} (YAML reads {value} as text)"
+
+
 def _describe(err: Any, root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, str]:
     kind: str = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
+    if kind == "finite_number":
+        return f"value {value!r} is not a finite number", "write a finite number"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(root, loc[:-1])
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
@@ -82,9 +112,10 @@ def _describe(err: Any, root: type[BaseModel], loc: tuple[int | str, ...]) -> tu
             "bool_type": "true or false",
             "string_type": "a string",
         }[kind]
+        hint = _number_hint(value, kind) if isinstance(value, str) else ""
         return (
-            f"expected {wanted}, got {value!r} ({type(value).__name__})",
-            f"write {wanted}" + (" without quotes" if isinstance(value, str) else ""),
+            f"expected {wanted}, got {_show(value)} ({type(value).__name__})",
+            f"write {wanted}{hint}",
         )
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {
@@ -94,9 +125,19 @@ def _describe(err: Any, root: type[BaseModel], loc: tuple[int | str, ...]) -> tu
             "less_than_equal": "<=",
         }
         bound = next(iter(ctx.values()))
-        return f"value {value!r} is out of range", f"use a value {op[kind]} {bound}"
+        if bound in (FLOAT32_MAX, -FLOAT32_MAX):
+            return (
+                f"value {_show(value)} is beyond the range of a 32-bit float",
+                f"use a value {op[kind]} {bound:.3g}",
+            )
+        if bound == INT64_MAX:
+            return (
+                f"value {_show(value)} does not fit in a 64-bit integer",
+                f"use a value {op[kind]} {bound:,}",
+            )
+        return f"value {_show(value)} is out of range", f"use a value {op[kind]} {bound}"
     if kind == "literal_error":
-        return f"value {value!r} is not allowed", f"use one of {ctx.get('expected', '')}"
+        return f"value {_show(value)} is not allowed", f"use one of {ctx.get('expected', '')}"
     if kind in ("too_short", "too_long"):
         return err["msg"].lower(), "fix the number of entries"
     if kind in ("dict_type", "model_type", "list_type", "tuple_type", "model_attributes_type"):

@@ -17,11 +17,15 @@ def load_config(path: str | Path) -> TownletConfig:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(source, [("", "file not found", "check the path")]) from None
     except OSError as exc:
         raise ConfigError(source, [("", f"cannot read file ({exc})", "check the path")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [_not_utf8(raw, exc)]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -44,6 +48,15 @@ def load_config(path: str | Path) -> TownletConfig:
         )
     data.setdefault("name", path.stem)
     return config_from_dict(data, source=source)
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> tuple[str, str, str]:
+    """Where the first byte that is not UTF-8 sits, so the user can find it in an editor."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    where = f"byte 0x{raw[exc.start]:02x} at position {exc.start}, line {line}"
+    # Windows editors that save "Unicode" write UTF-16, which starts with a byte-order mark.
+    utf16 = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+    return "", f"file is not UTF-8 text ({where}){utf16}", "save it as UTF-8"
 
 
 def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> TownletConfig:

@@ -26,12 +26,23 @@ METER_NAMES: tuple[str, ...] = (
 # Death causes exist only for these two (see townlet.world.DeathCause).
 TERMINAL_CAPABLE: tuple[str, ...] = ("energy", "health")
 
+# The world keeps its numbers in float32 tensors, where anything larger turns into inf.
+FLOAT32_MAX = 3.4028234663852886e38
+# Counters, tick numbers and tensor indices are int64 in torch.
+INT64_MAX = 2**63 - 1
+# numpy's legacy seeding (np.random.seed) takes 0 .. 2**32 - 1 only.
+SEED_MAX = 2**32 - 1
+
 # Strict types: "0.5" (a string) or true (a bool) are errors, but an int is a valid float.
-NonNegFloat = Annotated[float, Field(ge=0.0)]
-PosFloat = Annotated[float, Field(gt=0.0)]
+# Non-finite numbers (.inf, .nan) are refused by `allow_inf_nan=False` on `_Model`.
+Real = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=FLOAT32_MAX)]
+PosFloat = Annotated[float, Field(gt=0.0, le=FLOAT32_MAX)]
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
 PosInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
+# A tensor size, or a count compared with int64 tensors.
+PosInt64 = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 Issue = tuple[str, str, str]  # (path relative to the model, what is wrong, what to do)
 
@@ -46,7 +57,9 @@ def _raise_issues(issues: list[Issue]) -> None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False also covers floats inside dicts, lists and tuples (tested): an
+    # infinite rate or drain would otherwise pass every range check and break the run later.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- world
@@ -76,8 +89,8 @@ class AffordanceConfig(_Model):
     x: int
     y: int
     cost: NonNegFloat  # dollars; the money meter holds dollars / 100
-    effects: dict[str, float]
-    ticks: PosInt = 1
+    effects: dict[str, Real]
+    ticks: PosInt64 = 1
     # [open, close) in hours; close < open wraps past midnight; [0, 24] is always open.
     hours: tuple[int, int] = Field(default=(0, 24), strict=False)
 
@@ -85,11 +98,11 @@ class AffordanceConfig(_Model):
 class WorldConfig(_Model):
     width: Annotated[int, Field(ge=2)]
     height: Annotated[int, Field(ge=2)]
-    step_cap: PosInt
+    step_cap: PosInt64
     observability: Literal["full", "partial"] = "full"
     vision_window: PosInt = 5
     temporal: bool = False
-    ticks_per_day: PosInt = 24
+    ticks_per_day: PosInt64 = 24
     start_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 8
     completion_bonus_fraction: UnitFloat = 0.25
     randomize_layout: bool = False
@@ -229,8 +242,8 @@ class RewardConfig(_Model):
     """
 
     per_tick: Literal["wellbeing", "energy_x_health", "constant"] = "wellbeing"
-    alive_bonus: float = 0.0
-    death_penalty: float = 0.0  # added on the death tick; negative means a penalty
+    alive_bonus: Real = 0.0
+    death_penalty: Real = 0.0  # added on the death tick; negative means a penalty
 
 
 # --------------------------------------------------------------------------- training
@@ -287,7 +300,7 @@ def _default_stages() -> list[CurriculumStage]:
 
 class CurriculumConfig(_Model):
     enabled: bool = False
-    window: PosInt = 200
+    window: PosInt64 = 200  # a deque's maxlen
     advance_survival: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
     retreat_survival: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
     stages: Annotated[list[CurriculumStage], Field(min_length=1)] = Field(
@@ -312,8 +325,10 @@ class CurriculumConfig(_Model):
 
 class TrainingConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: PosInt = 1
-    num_envs: PosInt = 256
+    # torch starts this many OS threads: a million crashed it, and past the core count more
+    # threads only slow training down.
+    torch_threads: Annotated[int, Field(ge=1, le=1024)] = 1
+    num_envs: PosInt64 = 256
     total_episodes: PosInt | None = None  # None: train until stopped
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     learning_rate: PosFloat = 0.0005
@@ -322,8 +337,8 @@ class TrainingConfig(_Model):
     learning_rate_decay_steps: NonNegInt = 0
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
     n_step: PosInt = 1
-    batch_size: PosInt = 256
-    replay_capacity: PosInt = 100_000
+    batch_size: PosInt64 = 256
+    replay_capacity: PosInt64 = 100_000
     save_replay: bool = False
     learning_starts: NonNegInt = 2000
     updates_per_step: PosFloat = 0.25
@@ -373,6 +388,40 @@ class CheckpointConfig(_Model):
 class LiveConfig(_Model):
     steps_per_second: PosFloat = 5.0
     poll_seconds: PosFloat = 0.5
+    # Web pages, besides the one run_demo.py serves, that may open the live WebSocket: origins
+    # as browsers send them, scheme://host[:port] (e.g. http://127.0.0.1:5173).
+    allowed_origins: list[str] = Field(default_factory=list)
+    # FastAPI's /docs, /redoc and /openapi.json; off because no viewer needs them.
+    api_docs: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> LiveConfig:
+        _raise_issues(
+            [
+                (
+                    f"allowed_origins[{index}]",
+                    f"{origin!r} is not a web page origin",
+                    "write scheme://host[:port] with nothing after it, e.g. http://127.0.0.1:5173",
+                )
+                for index, origin in enumerate(self.allowed_origins)
+                if not self._is_origin(origin)
+            ]
+        )
+        return self
+
+    @staticmethod
+    def _is_origin(text: str) -> bool:
+        scheme, separator, authority = text.partition("://")
+        if scheme not in ("http", "https") or not separator:
+            return False
+        host, colon, port = authority.rpartition(":")
+        if not colon or host.count("[") != host.count("]") or authority.endswith("]"):
+            host, port = authority, ""  # no port ("[::1]" has colons of its own)
+        elif not (port.isdigit() and 0 < int(port) < 65536):
+            return False
+        if host.startswith("[") and host.endswith("]"):
+            return len(host) > 2 and all(c in "0123456789abcdef:." for c in host[1:-1].lower())
+        return bool(host) and all(c.isalnum() or c in "-." for c in host) and host.isascii()
 
 
 class LoggingConfig(_Model):
@@ -383,7 +432,7 @@ class TownletConfig(_Model):
     """A whole run: the world, the reward, training and the runtime services."""
 
     name: Annotated[str, Field(min_length=1)] = "townlet"
-    seed: NonNegInt = 0
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     world: WorldConfig
     reward: RewardConfig = Field(default_factory=RewardConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
