@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from townlet.checkpoints import CheckpointError, load_checkpoint
+from townlet.checkpoints import CheckpointError
 from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
 from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer
@@ -21,7 +21,12 @@ from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_so
 from townlet.orchestrator.console_log import configure_console_logging
 from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
-from townlet.orchestrator.run_paths import RunPaths, find_resume_checkpoint, make_run_paths
+from townlet.orchestrator.run_paths import (
+    RunPaths,
+    check_fresh_checkpoint_dir,
+    find_resume_checkpoint,
+    make_run_paths,
+)
 from townlet.orchestrator.training_worker import TrainingWorker
 
 log = logging.getLogger("townlet.orchestrator")
@@ -117,6 +122,11 @@ def _user_agrees(question: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def page_origins(frontend_port: int) -> list[str]:
+    """Where the page is served from: its WebSocket connections are the ones to accept."""
+    return [f"http://127.0.0.1:{frontend_port}", f"http://localhost:{frontend_port}"]
+
+
 def remove_unused_run(paths: RunPaths) -> None:
     """Interrupted before training began: the run folder holds nothing worth keeping."""
     shutil.rmtree(paths.run_dir, ignore_errors=True)
@@ -191,15 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         api_socket = claim_port(args.port, "--port", args.stop_leftover)
         device = resolve_device(config.training.device)
         check_memory_budget(config, device, source=str(args.config))
-        resume_from = (
+        if args.fresh and args.checkpoint_dir is not None:
+            check_fresh_checkpoint_dir(args.checkpoint_dir)
+        resume = (
             None
             if args.fresh
-            else find_resume_checkpoint(args.runs_dir, args.config.stem, args.checkpoint_dir)
+            else find_resume_checkpoint(
+                args.runs_dir, args.config.stem, args.checkpoint_dir, map_location=device
+            )
         )
-        resume_state = None
-        if resume_from is not None:
-            resume_state = load_checkpoint(resume_from, map_location=device)
-            check_resumable(resume_state, resume_from, config)
+        if resume is not None:
+            check_resumable(resume.state, resume.path, config)
     except (PortInUseError, CheckpointError, ConfigError) as error:
         if api_socket is not None:
             api_socket.close()
@@ -216,17 +228,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
         trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
-        if resume_state is not None:
-            trainer.load_state_dict(resume_state)
+        if resume is not None:
+            trainer.load_state_dict(resume.state)
             log.info(
                 "resuming from %s (episode %d, env step %d); --fresh starts over",
-                resume_from,
+                resume.path,
                 trainer.episode,
                 trainer.env_step,
             )
-        server = LiveServerThread(
-            create_app(config, paths.checkpoint_dir, trainer.progress), api_socket
+        # One catalog for trainer and player: pruning spares what plays, both skip bad files.
+        app = create_app(
+            config,
+            paths.checkpoint_dir,
+            trainer.progress,
+            page_origins=page_origins(args.frontend_port),
+            catalog=trainer.catalog,
         )
+        server = LiveServerThread(app, api_socket)
     except KeyboardInterrupt:
         # Nothing trained or saved yet: leave no empty run folder behind.
         if writer is not None:

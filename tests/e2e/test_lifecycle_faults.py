@@ -186,3 +186,4 @@ def test_a_second_ctrl_c_cuts_a_slow_final_save_short(tmp_path: Path) -> None:
 
     assert load_checkpoint(saved)["counters"]["env_step"] >= 0
     print(f"second Ctrl+C -> gone in {gone_after:.2f} s ({time.monotonic() - started:.1f} s total)")
+    print("\n".join(demo.lines[-8:]))

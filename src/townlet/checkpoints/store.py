@@ -9,7 +9,6 @@ a crashed-and-restarted trainer) sees either the old file or the new one, never 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tempfile
@@ -20,10 +19,16 @@ import torch
 
 CHECKPOINT_FORMAT_VERSION = 1
 _NAME_PATTERN = re.compile(r"^ckpt_ep(?P<episode>\d+)_step(?P<step>\d+)\.pt$")
+# Temporary names never match _NAME_PATTERN, so nothing that lists checkpoints picks them up.
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".tmp-", ".partial"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used, with a message that says what to do."""
+
+
+class CheckpointMissingError(CheckpointError):
+    """The file is gone (pruned or deleted): nothing is wrong with it, there is just none."""
 
 
 def checkpoint_name(episode: int, env_step: int) -> str:
@@ -31,38 +36,50 @@ def checkpoint_name(episode: int, env_step: int) -> str:
     return f"ckpt_ep{episode:09d}_step{env_step:012d}.pt"
 
 
+def checkpoint_order(path: Path) -> tuple[int, int] | None:
+    """(env step, episode): the training order of a checkpoint name; None for other files."""
+    match = _NAME_PATTERN.match(path.name)
+    return (int(match["step"]), int(match["episode"])) if match else None
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
-    """Finished checkpoints in training order; temporary files are never listed."""
+    """Files named like checkpoints, in training order; temporary files are never listed.
+
+    Only the name is looked at: whether a file reads is ``CheckpointCatalog``'s business.
+    """
     if not directory.is_dir():
         return []
-    found: list[tuple[int, int, Path]] = []
+    found: list[tuple[tuple[int, int], Path]] = []
     for entry in directory.iterdir():
-        match = _NAME_PATTERN.match(entry.name)
-        if match:
-            found.append((int(match["step"]), int(match["episode"]), entry))
-    return [path for _, _, path in sorted(found)]
+        order = checkpoint_order(entry)
+        if order is not None:
+            found.append((order, entry))
+    return [path for _, path in sorted(found)]
 
 
-def find_latest_checkpoint(directory: Path) -> Path | None:
-    checkpoints = list_checkpoints(directory)
-    return checkpoints[-1] if checkpoints else None
+def list_temporaries(directory: Path) -> list[Path]:
+    """Temporary files of saves in progress, or of saves a crash interrupted."""
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob(f"{TEMPORARY_PREFIX}*{TEMPORARY_SUFFIX}"))
 
 
 def save_checkpoint(payload: dict[str, Any], directory: Path, name: str) -> Path:
     """Write ``payload`` to ``directory/name`` atomically and durably; returns the path."""
     directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **payload}, buffer)
     final_path = directory / name
-    # The temporary name does not match _NAME_PATTERN, so pollers never pick it up.
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as tmp_file:
-            tmp_file.write(buffer.getbuffer())
+            # Straight to the file, chunk by chunk: no second copy of a large replay buffer in
+            # memory, and the GIL is released during each write, so Ctrl+C is seen at once.
+            torch.save({"format_version": CHECKPOINT_FORMAT_VERSION, **payload}, tmp_file)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
         os.replace(tmp_name, final_path)
     except BaseException:
+        # A full disk fails the write or the fsync: the half-written temporary goes, the
+        # checkpoints already in the folder were never touched.
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_directory(directory)
@@ -71,15 +88,7 @@ def save_checkpoint(payload: dict[str, Any], directory: Path, name: str) -> Path
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load without executing pickled code; reject files from another format version."""
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {path} could not be read ({type(error).__name__}: {error}); "
-            "it may be from another program or damaged: delete it or start with --fresh"
-        ) from error
+    payload = _load_one_file(path, map_location)
     version = payload.get("format_version") if isinstance(payload, dict) else None
     if version != CHECKPOINT_FORMAT_VERSION:
         raise CheckpointError(
@@ -89,10 +98,33 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return payload
 
 
-def prune_checkpoints(directory: Path, keep_last: int) -> None:
-    """Delete all but the newest ``keep_last`` checkpoints."""
-    for old in list_checkpoints(directory)[:-keep_last] if keep_last > 0 else []:
-        old.unlink(missing_ok=True)
+def _load_one_file(path: Path, map_location: str | torch.device) -> Any:
+    """``torch.load`` with ``mmap``: tensors are read when touched, so checking a file, or taking
+    the weights out of one that also holds a large replay buffer, costs milliseconds.
+
+    torch opens the path twice (the archive, then the mapping), so a save replacing the file in
+    between could mix two files. Saves replace by rename, never in place: the same file
+    identity before and after the load proves both opens saw one file.
+    """
+    try:
+        for _ in range(3):
+            before = _identity(path)
+            payload = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+            if _identity(path) == before:
+                return payload
+    except FileNotFoundError:
+        raise CheckpointMissingError(f"checkpoint {path} does not exist") from None
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} could not be read ({type(error).__name__}: {error}); "
+            "it may be from another program or damaged: delete it or start with --fresh"
+        ) from error
+    raise CheckpointError(f"checkpoint {path} kept being replaced while it was read")
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -3,7 +3,8 @@
 One batched step is ``collect()`` (every world acts once, transitions go to replay) followed
 by as many ``update()`` calls as ``updates_per_step`` has accrued. ``run()`` is the loop the
 training thread drives: it checks the stop Event once per batched step, checkpoints every K
-episodes or T seconds, and saves once more on the way out.
+episodes or T seconds, and saves once more on the way out. A save that fails (a full disk)
+costs a warning, not the run: training goes on and the save is retried every 30 s.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 
-from townlet.checkpoints import checkpoint_name, prune_checkpoints, save_checkpoint
+from townlet.checkpoints import (
+    CheckpointCatalog,
+    checkpoint_name,
+    describe_save_error,
+    save_checkpoint,
+)
 from townlet.config import TownletConfig, config_to_dict
 from townlet.learner.curriculum import Curriculum
 from townlet.learner.exploration import LinearEpsilon, greedy_actions
@@ -35,6 +42,8 @@ from townlet.world import VectorWorld
 from townlet.world.baselines import RandomLegalActions
 
 log = logging.getLogger("townlet.training")
+
+SAVE_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,15 @@ class TrainingProgress:
     running: bool
 
 
+@dataclass(frozen=True)
+class FinalSave:
+    """How the save on the way out went, for the orchestrator's last words and exit code."""
+
+    path: Path | None  # the checkpoint written on the way out; None when that save failed
+    error: str | None  # why it failed ("no space left on device (84 KB free)")
+    newest_saved: Path | None  # the newest checkpoint known to be on disk and readable
+
+
 class DQNTrainer:
     def __init__(
         self,
@@ -57,7 +75,9 @@ class DQNTrainer:
         device: torch.device,
         checkpoint_dir: Path,
         writer: SummaryWriter | None = None,
+        catalog: CheckpointCatalog | None = None,
     ) -> None:
+        """``catalog``: share the live player's, so its pins hold; by default one of our own."""
         self.config = config
         self.settings = config.training
         self.device = device
@@ -128,6 +148,7 @@ class DQNTrainer:
         self._window = _LogWindow()
         self._progress_lock = threading.Lock()
         self._progress = self._snapshot(steps_per_second=0.0, running=False)
+        self._open_checkpoint_folder(catalog)
 
     # ----------------------------------------------------------------- acting
     @property
@@ -285,32 +306,33 @@ class DQNTrainer:
                 self.update()
                 self.update_credit -= 1.0
 
-    def run(self, stop: threading.Event) -> Path:
-        """Train until ``stop`` is set or the episode budget is spent; returns the last save."""
-        checkpoint_every = self.config.checkpoint
-        last_save_time = time.monotonic()
-        last_save_episode = self.episode
-        last_path = self.save()
-        log.info("checkpoint written: %s", last_path.name)
+    def run(self, stop: threading.Event) -> FinalSave:
+        """Train until ``stop`` is set or the episode budget is spent; then save once more."""
+        first = self._save_or_warn()
+        if first is not None:
+            log.info("checkpoint written: %s", first.name)
+        last_save_time, last_save_episode = time.monotonic(), self.episode
         self._window = _LogWindow(self.env_step)  # rates count from here, not from __init__
         self._set_progress(running=True)
         while not stop.is_set() and not self.finished():
             self.train_step()
             self._maybe_report()
-            due_by_episodes = self.episode - last_save_episode >= checkpoint_every.every_episodes
-            due_by_time = time.monotonic() - last_save_time >= checkpoint_every.every_seconds
-            if due_by_episodes or due_by_time:
-                last_path = self.save()
+            if self._save_due(last_save_time, last_save_episode):
+                self._save_or_warn()
                 last_save_time, last_save_episode = time.monotonic(), self.episode
-        last_path = self.save()
+        final = self._final_save()
         self._set_progress(running=False)
-        log.info(
-            "final checkpoint written: %s (episode %d, env step %d)",
-            last_path.name,
-            self.episode,
-            self.env_step,
+        return final
+
+    def _save_due(self, last_save_time: float, last_save_episode: int) -> bool:
+        since = time.monotonic() - last_save_time
+        if self._failed_saves:
+            # While saves fail, retry on a slow clock: each try serialises the whole state.
+            return since >= self.save_retry_seconds
+        every = self.config.checkpoint
+        return (
+            self.episode - last_save_episode >= every.every_episodes or since >= every.every_seconds
         )
-        return last_path
 
     def _maybe_report(self) -> None:
         period = self.config.logging.tensorboard_every_seconds
@@ -319,18 +341,18 @@ class DQNTrainer:
         summary = self._window.flush(self.env_step)
         self._set_progress(running=True, steps_per_second=summary.steps_per_second)
         if self.writer is not None:
-            step = self.env_step
-            self.writer.add_scalar("charts/epsilon", self.epsilon, step)
-            self.writer.add_scalar("charts/learning_rate", self.learning_rate, step)
-            self.writer.add_scalar("charts/env_steps_per_second", summary.steps_per_second, step)
-            self.writer.add_scalar("charts/episodes", self.episode, step)
-            if summary.mean_survival is not None:
-                self.writer.add_scalar("charts/survival_time", summary.mean_survival, step)
-                self.writer.add_scalar("charts/episode_return", summary.mean_return, step)
-            if summary.mean_loss is not None:
-                self.writer.add_scalar("losses/td_loss", summary.mean_loss, step)
-            if self.curriculum is not None:
-                self.writer.add_scalar("charts/curriculum_stage", self.curriculum.stage, step)
+            try:
+                self._write_scalars(self.writer, summary)
+            except OSError as error:
+                # TensorBoard writes from a thread of its own; once that thread hits a full
+                # disk, every later call re-raises its error. Logging stops, training does not.
+                log.warning(
+                    "TensorBoard logging stopped for this run: could not write to %s (%s); "
+                    "training goes on",
+                    self.writer.get_logdir(),
+                    describe_save_error(error, Path(self.writer.get_logdir())),
+                )
+                self.writer = None
         if summary.should_print:
             survival = f"{summary.mean_survival:.0f}" if summary.mean_survival is not None else "-"
             log.info(
@@ -341,6 +363,20 @@ class DQNTrainer:
                 self.epsilon,
                 survival,
             )
+
+    def _write_scalars(self, writer: SummaryWriter, summary: _WindowSummary) -> None:
+        step = self.env_step
+        writer.add_scalar("charts/epsilon", self.epsilon, step)
+        writer.add_scalar("charts/learning_rate", self.learning_rate, step)
+        writer.add_scalar("charts/env_steps_per_second", summary.steps_per_second, step)
+        writer.add_scalar("charts/episodes", self.episode, step)
+        if summary.mean_survival is not None:
+            writer.add_scalar("charts/survival_time", summary.mean_survival, step)
+            writer.add_scalar("charts/episode_return", summary.mean_return, step)
+        if summary.mean_loss is not None:
+            writer.add_scalar("losses/td_loss", summary.mean_loss, step)
+        if self.curriculum is not None:
+            writer.add_scalar("charts/curriculum_stage", self.curriculum.stage, step)
 
     # ------------------------------------------------------------- progress
     def recent_mean_survival(self) -> float | None:
@@ -369,6 +405,25 @@ class DQNTrainer:
             return self._progress
 
     # ---------------------------------------------------------- checkpoints
+    def _open_checkpoint_folder(self, catalog: CheckpointCatalog | None) -> None:
+        if catalog is not None and catalog.directory != self.checkpoint_dir:
+            raise ValueError(f"catalog of {catalog.directory} given for {self.checkpoint_dir}")
+        self.catalog = catalog or CheckpointCatalog(self.checkpoint_dir, self.world.obs_dim)
+        # Checkpoints of this run lineage carry its id; pruning counts and deletes only those.
+        # A resumed run takes the id of the checkpoint it resumes (see load_state_dict).
+        self.run_id = uuid.uuid4().hex[:12]
+        self.last_saved: Path | None = None
+        self.save_retry_seconds = SAVE_RETRY_SECONDS
+        self._failed_saves = 0
+        # No save is running yet, so any temporary file here was left by a crash mid-save.
+        removed = self.catalog.remove_stale_temporaries()
+        if removed:
+            log.info(
+                "removed %d temporary file(s) left by an interrupted save in %s",
+                len(removed),
+                self.checkpoint_dir,
+            )
+
     def state_dict(self) -> dict[str, Any]:
         python_state = random.getstate()
         numpy_state = np.random.get_state()
@@ -400,6 +455,7 @@ class DQNTrainer:
             },
             "world": self.world.state_dict(),
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": self.run_id,
         }
         if self.hidden is not None:
             state["hidden"] = self.hidden
@@ -415,6 +471,8 @@ class DQNTrainer:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("run_id"), str):
+            self.run_id = state["run_id"]  # carry on the lineage: its older files get pruned
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -446,11 +504,85 @@ class DQNTrainer:
         self._set_progress(running=False)
 
     def save(self) -> Path:
+        """Write a checkpoint, then prune; a failed write raises OSError and prunes nothing."""
         path = save_checkpoint(
             self.state_dict(), self.checkpoint_dir, checkpoint_name(self.episode, self.env_step)
         )
-        prune_checkpoints(self.checkpoint_dir, self.config.checkpoint.keep_last)
+        self.catalog.accept(path, self.run_id)
+        self.last_saved = path
+        report = self.catalog.prune(self.config.checkpoint.keep_last, self.run_id)
+        for rejection in report.rejected:
+            log.warning(
+                "ignoring %s: %s (it is not counted toward keep_last and not deleted)",
+                rejection.path,
+                rejection.reason,
+            )
+        for failure in report.not_deleted:
+            log.warning("could not delete old checkpoint %s: %s", failure.path, failure.reason)
         return path
+
+    def newest_saved(self) -> Path | None:
+        """The newest checkpoint known to be on disk and readable, ours or the one resumed."""
+        return self.last_saved or self.catalog.newest(verified=True)
+
+    def _save_or_warn(self) -> Path | None:
+        """Save; on an OSError (full disk, quota, ...) warn and carry on without a traceback."""
+        try:
+            path = self.save()
+        except OSError as error:
+            self._failed_saves += 1
+            newest = self.newest_saved() or "none yet"
+            reason = describe_save_error(error, self.checkpoint_dir)
+            if self._failed_saves == 1:
+                log.warning(
+                    "could not save checkpoint to %s: %s; training and live play go on; "
+                    "free space or move the run, retrying every %g s; "
+                    "newest saved checkpoint: %s",
+                    self.checkpoint_dir,
+                    reason,
+                    self.save_retry_seconds,
+                    newest,
+                )
+            else:
+                log.warning(
+                    "still cannot save checkpoint to %s: %s (%d tries); retrying in %g s; "
+                    "newest saved checkpoint: %s",
+                    self.checkpoint_dir,
+                    reason,
+                    self._failed_saves,
+                    self.save_retry_seconds,
+                    newest,
+                )
+            return None
+        if self._failed_saves:
+            log.info(
+                "checkpoint saving works again: %s written after %d failed tries",
+                path.name,
+                self._failed_saves,
+            )
+            self._failed_saves = 0
+        return path
+
+    def _final_save(self) -> FinalSave:
+        try:
+            path = self.save()
+        except OSError as error:
+            reason = describe_save_error(error, self.checkpoint_dir)
+            newest = self.newest_saved()
+            log.error(
+                "final checkpoint NOT written to %s: %s; newest saved checkpoint: %s",
+                self.checkpoint_dir,
+                reason,
+                newest or "none",
+            )
+            return FinalSave(path=None, error=reason, newest_saved=newest)
+        log.info(
+            "final checkpoint written: %s (episode %d, env step %d)",
+            path.name,
+            self.episode,
+            self.env_step,
+        )
+        return FinalSave(path=path, error=None, newest_saved=path)
 
 
 @dataclass

@@ -3,6 +3,11 @@
 The player rebuilds the network from the checkpoint alone (model arguments + weights) and
 switches to a newer checkpoint only between episodes, so every live episode is played by
 exactly one policy and its survival can be attributed to that checkpoint.
+
+Which checkpoint is "newest" is the ``CheckpointCatalog``'s answer: a file that does not read
+(damaged, foreign, another level) is reported once, remembered and stepped over, so live play
+keeps following training. The file being played is pinned in the catalog; when the trainer
+shares it, pruning leaves that file alone.
 """
 
 from __future__ import annotations
@@ -13,7 +18,13 @@ from pathlib import Path
 
 import torch
 
-from townlet.checkpoints import CheckpointError, find_latest_checkpoint, load_checkpoint
+from townlet.checkpoints import (
+    CheckpointCatalog,
+    CheckpointError,
+    CheckpointMissingError,
+    RejectedCheckpoint,
+    checkpoint_order,
+)
 from townlet.config import TownletConfig
 from townlet.learner.exploration import greedy_actions
 from townlet.learner.networks import GruQNetwork, MlpQNetwork, build_q_network
@@ -31,6 +42,10 @@ from townlet.world import ACTION_NAMES, METER_NAMES, DeathCause, VectorWorld
 
 log = logging.getLogger("townlet.inference")
 
+# Pin holders in the catalog: the file playing, the one queued for the next episode, the one
+# being read right now (so pruning cannot pull it away half-way).
+PIN_PLAYING, PIN_QUEUED, PIN_READING = "live", "live-queued", "live-reading"
+
 
 @dataclass
 class LoadedPolicy:
@@ -39,40 +54,58 @@ class LoadedPolicy:
     path: Path
 
 
-def read_policy(path: Path, obs_dim: int) -> LoadedPolicy:
-    """Load a checkpoint into a fresh network; runs in a worker thread (disk + unpickling)."""
-    checkpoint = load_checkpoint(path, map_location="cpu")
+def policy_from_checkpoint(path: Path, checkpoint: dict, obs_dim: int) -> LoadedPolicy:
+    """Rebuild the network a loaded checkpoint describes; CheckpointError if it cannot be."""
     args = checkpoint["model_args"]
     if args["obs_dim"] != obs_dim:
         raise CheckpointError(
             f"{path.name} expects {args['obs_dim']} observation features but this config's "
             f"world gives {obs_dim}: it belongs to another level or layout"
         )
-    network = build_q_network(args)
-    network.load_state_dict(checkpoint["online"])
+    try:
+        network = build_q_network(args)
+        network.load_state_dict(checkpoint["online"])
+        counters = checkpoint["counters"]
+        episode, env_step = int(counters["episode"]), int(counters["env_step"])
+        untrained = int(counters["update_step"]) == 0
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"{path.name} does not describe a network this Townlet can rebuild "
+            f"({type(error).__name__}: {error})"
+        ) from error
     network.eval()
-    counters = checkpoint["counters"]
     return LoadedPolicy(
         network=network,
         path=path,
         announcement=ModelLoaded(
             checkpoint=path.name,
-            episode=int(counters["episode"]),
-            env_step=int(counters["env_step"]),
+            episode=episode,
+            env_step=env_step,
             saved_at=str(checkpoint.get("saved_at", "")),
-            untrained=int(counters["update_step"]) == 0,
+            untrained=untrained,
         ),
     )
 
 
 class LivePlayer:
-    def __init__(self, config: TownletConfig, checkpoint_dir: Path, seed: int = 12345) -> None:
+    def __init__(
+        self,
+        config: TownletConfig,
+        checkpoint_dir: Path,
+        seed: int = 12345,
+        catalog: CheckpointCatalog | None = None,
+    ) -> None:
+        """``catalog``: the trainer's, when it runs in this process; else one of our own."""
         self.config = config
         self.checkpoint_dir = checkpoint_dir
         self.seed = seed
         self.world = VectorWorld(config.world, config.reward, 1, device="cpu", seed=seed)
+        if catalog is not None and catalog.directory != checkpoint_dir:
+            raise ValueError(f"catalog of {catalog.directory} given for {checkpoint_dir}")
+        self.catalog = catalog or CheckpointCatalog(checkpoint_dir, self.world.obs_dim)
         self.policy: LoadedPolicy | None = None
         self.pending: LoadedPolicy | None = None
+        self._newest_offered: Path | None = None
         self.episode = 0
         self.episode_return = 0.0
         self.hidden: torch.Tensor | None = None
@@ -81,22 +114,74 @@ class LivePlayer:
         self._current_mask = torch.ones(1, len(ACTION_NAMES), dtype=torch.bool)
 
     # --------------------------------------------------------------- models
-    def newer_checkpoint(self) -> Path | None:
-        """The newest checkpoint on disk if it is not already playing or queued."""
-        latest = find_latest_checkpoint(self.checkpoint_dir)
-        known = {p.path for p in (self.policy, self.pending) if p is not None}
-        return latest if latest is not None and latest not in known else None
+    def latest_checkpoint(self) -> Path | None:
+        """What the status line calls the latest checkpoint: the newest one known to read."""
+        newest = self.catalog.newest(verified=True)
+        playing = self.policy.path if self.policy is not None else None
+        if newest is None or (playing is not None and not self._is_newer(newest, playing)):
+            return playing
+        return newest
+
+    def find_newer_policy(self) -> LoadedPolicy | None:
+        """Read the newest checkpoint that reads, if it is newer than what plays or waits.
+
+        Blocking (disk + unpickling): run it in a worker thread. Files that do not read are
+        warned about once each and stepped over, down to the next newest.
+        """
+        for path in reversed(self.catalog.candidates()):
+            if not self._is_newer(path):
+                return None
+            self.catalog.pin(PIN_READING, path)
+            try:
+                policy = self._read(path)
+                # Held until offer() moves it: the caller offers what this returns.
+                self.catalog.pin(PIN_QUEUED, path)
+                return policy
+            except CheckpointMissingError:
+                continue  # pruned between listing and reading: the newer one is listed next time
+            except RejectedCheckpoint as rejection:
+                if rejection.first_time:
+                    log.warning(
+                        "skipping checkpoint: %s; playing the newest one that reads instead "
+                        "(this file is tried again only if it changes)",
+                        rejection.reason,
+                    )
+            finally:
+                self.catalog.unpin(PIN_READING)
+        return None
+
+    def _read(self, path: Path) -> LoadedPolicy:
+        checkpoint = self.catalog.read(path)
+        try:
+            return policy_from_checkpoint(path, checkpoint, self.world.obs_dim)
+        except CheckpointError as error:
+            # Read fine but cannot play here (a catalog shared without obs_dim): same verdict.
+            first_time = self.catalog.reject(path, str(error))
+            raise RejectedCheckpoint(path, str(error), first_time) from error
+
+    def _is_newer(self, path: Path, than: Path | None = None) -> bool:
+        """Later in training order than ``than`` (default: the newest policy offered)."""
+        # One attribute read: find_newer_policy runs in a worker thread while offer() and
+        # _activate() run on the event loop.
+        floor = than if than is not None else self._newest_offered
+        order = checkpoint_order(path)
+        known = checkpoint_order(floor) if floor is not None else None
+        return order is not None and (known is None or order > known)
 
     def offer(self, policy: LoadedPolicy) -> ModelLoaded | None:
         """Queue a freshly read policy; it plays from the next episode (at once if none yet)."""
+        self._newest_offered = policy.path
         if self.policy is None:
             self._activate(policy)
             return policy.announcement
         self.pending = policy
+        self.catalog.pin(PIN_QUEUED, policy.path)
         return None
 
     def _activate(self, policy: LoadedPolicy) -> None:
         self.policy, self.pending = policy, None
+        self.catalog.pin(PIN_PLAYING, policy.path)
+        self.catalog.unpin(PIN_QUEUED)
         log.info(
             "playing %s (training episode %d, env step %d)",
             policy.path.name,

@@ -177,8 +177,18 @@ class Orchestrator:
                 log.error("second Ctrl+C: not waiting for training to finish its final save")
             else:
                 log.error("training did not stop within %.0f s", TRAINING_STOP_TIMEOUT)
+        elif self.training.final_save_error is not None:
+            log.error(
+                "training stopped; final checkpoint NOT written (%s); "
+                "newest saved checkpoint is %s",
+                self.training.final_save_error,
+                self.training.newest_checkpoint or "none",
+            )
+            self.failed = True
         elif self.training.final_checkpoint is not None:
-            log.info("training stopped; last checkpoint %s", self.training.final_checkpoint)
+            log.info(
+                "training stopped; final checkpoint written: %s", self.training.final_checkpoint
+            )
         server_timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else SERVER_STOP_TIMEOUT
         if not self.server.stop(server_timeout):
             log.error("live server did not stop")

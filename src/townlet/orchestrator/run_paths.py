@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from townlet.checkpoints import find_latest_checkpoint
+import torch
+
+from townlet.checkpoints import CheckpointCatalog, CheckpointError, list_checkpoints
+
+log = logging.getLogger("townlet.orchestrator")
 
 
 @dataclass(frozen=True)
@@ -14,6 +20,14 @@ class RunPaths:
     run_dir: Path
     checkpoint_dir: Path
     tensorboard_dir: Path
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The checkpoint a run resumes from, already loaded (so it is read once, not twice)."""
+
+    path: Path
+    state: dict[str, Any]
 
 
 def make_run_paths(runs_root: Path, config_stem: str, checkpoint_dir: Path | None) -> RunPaths:
@@ -33,19 +47,68 @@ def make_run_paths(runs_root: Path, config_stem: str, checkpoint_dir: Path | Non
     )
 
 
+def check_fresh_checkpoint_dir(directory: Path) -> None:
+    """Refuse a fresh run in a folder that holds checkpoints already.
+
+    Names sort by env step, so an older, longer run's files would sort above the new run's:
+    live play and the next resume would pick the old run. Call before anything is written.
+    """
+    existing = list_checkpoints(directory)
+    if existing:
+        raise CheckpointError(
+            f"{directory} already holds {len(existing)} checkpoint(s) of an earlier run "
+            f"(newest {existing[-1].name}); a fresh run must not mix with them: choose an "
+            "empty folder, or drop --fresh to resume it"
+        )
+
+
 def find_resume_checkpoint(
-    runs_root: Path, config_stem: str, checkpoint_dir: Path | None
-) -> Path | None:
-    """The checkpoint the previous run of this config stopped at, if there is one.
+    runs_root: Path,
+    config_stem: str,
+    checkpoint_dir: Path | None,
+    map_location: str | torch.device = "cpu",
+) -> ResumePoint | None:
+    """The checkpoint the previous run of this config stopped at, loaded; None if none reads.
 
     With ``--checkpoint-dir`` that folder is the only place looked in; otherwise every earlier
-    run of this config is, and the most recently written final checkpoint wins.
+    run of this config is. In each folder the newest checkpoint is the catalog's: the newest
+    that reads (each file skipped on the way is warned about). Across folders, the one written
+    most recently wins.
     """
-    if checkpoint_dir is not None:
-        return find_latest_checkpoint(checkpoint_dir)
-    candidates = [
-        latest
-        for run in (runs_root / config_stem).glob("*/checkpoints")
-        if (latest := find_latest_checkpoint(run)) is not None
-    ]
-    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+    folders = (
+        [checkpoint_dir]
+        if checkpoint_dir is not None
+        else sorted((runs_root / config_stem).glob("*/checkpoints"))
+    )
+    # A folder's newest readable file is no younger than its youngest file: visit folders
+    # youngest first and stop once no other folder can beat what was found. Normally one load.
+    bounded = [(youngest, folder) for folder in folders if (youngest := _youngest(folder))]
+    best: ResumePoint | None = None
+    best_mtime = 0
+    for youngest, folder in sorted(bounded, reverse=True):
+        if best is not None and youngest <= best_mtime:
+            break
+        newest = CheckpointCatalog(folder).load_newest(map_location)
+        for skipped in newest.skipped:
+            log.warning(
+                "not resuming from %s: %s; trying the next older checkpoint",
+                skipped.path.name,
+                skipped.reason,
+            )
+        found = newest.checkpoint
+        mtime = _mtime(found.path) if found is not None else None
+        if found is not None and mtime is not None and mtime > best_mtime:
+            best, best_mtime = ResumePoint(found.path, found.state), mtime
+    return best
+
+
+def _youngest(folder: Path) -> int | None:
+    mtimes = [mtime for path in list_checkpoints(folder) if (mtime := _mtime(path)) is not None]
+    return max(mtimes, default=None)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
