@@ -5,16 +5,16 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import torch
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.tiny import tiny_config
+from tests.support.live import get, live_server, receive, receive_until, tiny_trainer
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
@@ -22,37 +22,13 @@ from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_so
 
 @pytest.fixture
 def trainer(tmp_path: Path) -> DQNTrainer:
-    config = tiny_config()
-    config = config.model_copy(
-        update={
-            "world": config.world.model_copy(update={"step_cap": 25}),
-            "live": config.live.model_copy(update={"steps_per_second": 60.0, "poll_seconds": 0.05}),
-        }
-    )
-    trainer = DQNTrainer(config, torch.device("cpu"), tmp_path / "checkpoints")
-    trainer.save()
-    return trainer
+    return tiny_trainer(tmp_path)
 
 
 @pytest.fixture
 def server(trainer: DQNTrainer) -> Iterator[LiveServerThread]:
-    app = create_app(trainer.config, trainer.checkpoint_dir, trainer.progress)
-    thread = LiveServerThread(app, bind_socket("127.0.0.1", 0))
-    thread.start()
-    yield thread
-    assert thread.stop(), "the server thread should end"
-
-
-def receive(ws: ClientConnection) -> dict[str, Any]:
-    return json.loads(ws.recv(timeout=10))
-
-
-def receive_until(ws: ClientConnection, kind: str, limit: int = 500) -> dict[str, Any]:
-    for _ in range(limit):
-        message = receive(ws)
-        if message["type"] == kind:
-            return message
-    raise AssertionError(f"no {kind} message in {limit} messages")
+    with live_server(trainer) as thread:
+        yield thread
 
 
 def test_health_answers_ok(server: LiveServerThread) -> None:
@@ -121,16 +97,22 @@ def test_a_newer_checkpoint_takes_over_at_the_next_episode(
         assert receive(ws)["type"] == "episode_start"
 
 
-def test_set_speed_changes_the_pace_and_bad_messages_are_ignored(server: LiveServerThread) -> None:
-    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+def test_set_speed_changes_the_pace_for_everyone(server: LiveServerThread) -> None:
+    def set_speed(ws: ClientConnection, value: float) -> float:
+        ws.send(json.dumps({"type": "set_speed", "steps_per_second": value}))
+        # Frames are handled in order, so once a bad one is answered the speed is set.
         ws.send("not json")
-        ws.send(json.dumps({"type": "set_speed", "steps_per_second": 1000}))
-        ws.send(json.dumps({"type": "something_new"}))
-        receive_until(ws, "state")
-    with urllib.request.urlopen(
-        f"http://127.0.0.1:{server.port}/api/status", timeout=5
-    ) as response:
-        assert json.load(response)["steps_per_second"] == 60.0
+        assert "not valid JSON" in receive_until(ws, "error")["message"]
+        return get(server, "/api/status")[1]["steps_per_second"]
+
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        assert receive(ws)["steps_per_second"] == 60.0  # the fixture's pace
+        assert set_speed(ws, 12.5) == 12.5
+        assert set_speed(ws, 0.01) == 0.5  # clamped to the slowest pace
+        assert set_speed(ws, 1000) == 60.0  # and to the fastest
+        assert set_speed(ws, 7) == 7.0
+    with connect(f"ws://127.0.0.1:{server.port}/ws") as late:
+        assert receive(late)["steps_per_second"] == 7.0  # a page opened later sees it too
 
 
 def test_a_busy_port_is_a_clear_error(trainer: DQNTrainer) -> None:
@@ -150,6 +132,9 @@ def test_stopping_closes_open_sockets(trainer: DQNTrainer) -> None:
     with connect(f"ws://127.0.0.1:{thread.port}/ws") as ws:
         receive(ws)
         assert thread.stop(timeout=5)
-        with pytest.raises(Exception):  # noqa: B017 - any close is fine, a hang is not
+        stopped = time.monotonic()
+        # A hang would end in TimeoutError, which is not a ConnectionClosed.
+        with pytest.raises(ConnectionClosed):
             for _ in range(10_000):
-                ws.recv(timeout=5)
+                ws.recv(timeout=2)
+        assert time.monotonic() - stopped < 1.0, "the close should already be on its way"

@@ -107,6 +107,12 @@ export interface TrainingStatusMessage {
   latest_checkpoint: string | null
 }
 
+/** Sent to this page only: the server refused a message the page sent, and says why. */
+export interface ErrorMessage {
+  type: 'error'
+  message: string
+}
+
 export type ServerMessage =
   | HelloMessage
   | ModelLoadedMessage
@@ -116,6 +122,7 @@ export type ServerMessage =
   | EpisodeEndMessage
   | HistoryMessage
   | TrainingStatusMessage
+  | ErrorMessage
 
 export type ServerMessageType = ServerMessage['type']
 
@@ -343,6 +350,7 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     running: bool(o, 'running'),
     latest_checkpoint: o.latest_checkpoint === undefined ? null : nullable(o, 'latest_checkpoint', str),
   }),
+  error: o => ({ type: 'error', message: str(o, 'message') }),
 }
 
 function isKnownType(type: string): type is ServerMessageType {

@@ -70,6 +70,8 @@ export const useRunStore = defineStore('run', () => {
 
   const rejected = ref(0)
   const lastRejection = ref<string | null>(null)
+  /** Why the server refused the last message this page sent (the page only sends valid ones). */
+  const lastServerError = ref<string | null>(null)
   const ignoredTypes = ref<string[]>([])
 
   const actions = computed(() => hello.value?.actions ?? [])
@@ -210,6 +212,9 @@ export const useRunStore = defineStore('run', () => {
       case 'training_status':
         training.value = { ...msg, receivedAt: now }
         break
+      case 'error':
+        lastServerError.value = msg.message
+        break
     }
   }
 
@@ -251,6 +256,7 @@ export const useRunStore = defineStore('run', () => {
     measuredRate,
     rejected,
     lastRejection,
+    lastServerError,
     ignoredTypes,
     actions,
     meterNames,

@@ -27,6 +27,7 @@ describe('parseServerMessage: valid messages', () => {
     ['history', { type: 'history', episodes: [{ episode: 2, steps: 191, return: 150.5, cause: 'energy', checkpoint: 'ckpt_a.pt' }] }],
     ['training_status', trainingStatus()],
     ['training_status before any survival', trainingStatus({ recent_mean_survival: null, running: false })],
+    ['error', { type: 'error', message: 'steps_per_second must be a finite number' }],
   ])('accepts %s and returns it unchanged', (_name, msg) => {
     const result = parseServerMessage(roundTrip(msg))
     expect(result).toEqual({ kind: 'message', message: msg })
@@ -119,6 +120,8 @@ describe('parseServerMessage: malformed messages are rejected', () => {
     expectMalformed({ ...trainingStatus(), epsilon: null }, 'epsilon')
     expectMalformed({ type: 'waiting_for_model' }, 'message')
     expectMalformed({ type: 'episode_start', episode: 2 }, 'affordances')
+    expectMalformed({ type: 'error' }, 'message')
+    expectMalformed({ type: 'error', message: 42 }, 'message')
   })
 
   it('never throws, whatever it is given', () => {

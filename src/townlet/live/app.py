@@ -4,36 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from pydantic import ValidationError
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse
 
-from townlet.checkpoints import CheckpointError
+from townlet.checkpoints import CheckpointCatalog
 from townlet.config import TownletConfig
 from townlet.learner.trainer import TrainingProgress
+from townlet.live.client_messages import ClientMessageError, parse_client_frame
+from townlet.live.guard import RequestGuard
 from townlet.live.hub import Hub
-from townlet.live.player import LivePlayer, read_policy
+from townlet.live.player import LivePlayer
 from townlet.live.protocol import (
+    MAX_STEPS_PER_SECOND,
+    MIN_STEPS_PER_SECOND,
     EpisodeEnd,
+    ErrorReply,
     History,
     HistoryEpisode,
     ModelLoaded,
-    SetSpeed,
     TrainingStatus,
     WaitingForModel,
 )
+from townlet.live.restarts import RestartPolicy
 
 log = logging.getLogger("townlet.inference")
 
-MIN_STEPS_PER_SECOND = 0.5
-MAX_STEPS_PER_SECOND = 60.0
 HISTORY_LENGTH = 30  # live episodes replayed to a page that connects
 
 
@@ -45,9 +47,10 @@ class LiveSession:
         config: TownletConfig,
         checkpoint_dir: Path,
         training_progress: Callable[[], TrainingProgress | None],
+        catalog: CheckpointCatalog | None = None,
     ) -> None:
         self.config = config
-        self.player = LivePlayer(config, checkpoint_dir)
+        self.player = LivePlayer(config, checkpoint_dir, catalog=catalog)
         self.hub = Hub()
         self.training_progress = training_progress
         self.steps_per_second = config.live.steps_per_second
@@ -55,12 +58,28 @@ class LiveSession:
         self.last_training_status: TrainingStatus | None = None
         self.wake = asyncio.Event()
         self.history: deque[HistoryEpisode] = deque(maxlen=HISTORY_LENGTH)
+        # Set by a crash of the play loop, cleared when it completes a tick again.
+        self.play_error: str | None = None
+        # Set when the loop crashed too often to restart: the run should stop.
+        self.fatal_error: str | None = None
 
     def set_speed(self, steps_per_second: float) -> None:
+        """A finite pace (the message models guarantee it), clamped to the supported range."""
         self.steps_per_second = min(
             max(steps_per_second, MIN_STEPS_PER_SECOND), MAX_STEPS_PER_SECOND
         )
         self.wake.set()
+
+    def answer(self, websocket: WebSocket, event: Mapping[str, object]) -> None:
+        """Act on one frame from a client, or tell that client what was wrong with it."""
+        try:
+            message = parse_client_frame(event)
+        except ClientMessageError as error:
+            # Client input, not our fault: no traceback, and the client learns why.
+            log.debug("refused a client message: %s", error)
+            self.hub.send_to(websocket, ErrorReply(message=str(error)).to_json())
+            return
+        self.set_speed(message.steps_per_second)
 
     def greeting(self) -> list[str]:
         messages: list[str] = [
@@ -79,9 +98,7 @@ class LiveSession:
         progress = self.training_progress()
         if progress is None:
             return None
-        latest = self.player.newer_checkpoint() or (
-            self.player.policy.path if self.player.policy else None
-        )
+        latest = self.player.latest_checkpoint()
         return TrainingStatus(
             episode=progress.episode,
             env_step=progress.env_step,
@@ -91,6 +108,25 @@ class LiveSession:
             running=progress.running,
             latest_checkpoint=latest.name if latest else None,
         )
+
+    async def play_until_fatal(self) -> None:
+        """``play_forever``, restarted after each crash until the crashes come too fast."""
+        restarts = RestartPolicy()
+        while True:
+            try:
+                await self.play_forever()
+            except Exception as error:
+                self.play_error = f"{type(error).__name__}: {error}"
+                delay = restarts.after_crash()
+                if delay is None:
+                    self.fatal_error = (
+                        f"live play crashed {restarts.max_crashes} times within "
+                        f"{restarts.window_seconds:g} s, last with {self.play_error}"
+                    )
+                    log.exception("%s; giving up", self.fatal_error)
+                    return
+                log.exception("live play crashed; restarting it in %.1f s", delay)
+                await asyncio.sleep(delay)
 
     async def play_forever(self) -> None:
         poll_every = self.config.live.poll_seconds
@@ -121,6 +157,7 @@ class LiveSession:
                             )
                         )
                     await self.hub.broadcast(message.to_json())
+            self.play_error = None  # a whole tick went through: healthy again
             # Sleep out the rest of the tick, but wake early when the speed changes.
             delay = 1.0 / self.steps_per_second - (time.monotonic() - started)
             self.wake.clear()
@@ -128,15 +165,9 @@ class LiveSession:
                 await asyncio.wait_for(self.wake.wait(), timeout=max(delay, 0.0))
 
     async def _look_for_checkpoint(self) -> None:
-        path = self.player.newer_checkpoint()
-        if path is None:
-            return
-        try:
-            policy = await asyncio.to_thread(read_policy, path, self.player.world.obs_dim)
-        except CheckpointError as error:
-            # Pruned between listing and reading, or unusable: say so and keep playing.
-            if path.exists():
-                log.warning("skipping checkpoint: %s", error)
+        # Steps over files that do not read (warning once per file) to the newest that does.
+        policy = await asyncio.to_thread(self.player.find_newer_policy)
+        if policy is None:
             return
         announcement = self.player.offer(policy)
         if announcement is not None:
@@ -148,14 +179,18 @@ def create_app(
     config: TownletConfig,
     checkpoint_dir: Path,
     training_progress: Callable[[], TrainingProgress | None] = lambda: None,
+    *,
+    page_origins: Iterable[str] = (),
+    catalog: CheckpointCatalog | None = None,
 ) -> FastAPI:
-    session_box: dict[str, LiveSession] = {}
+    """The live server's app. ``page_origins``: where the page itself is served (Vite);
+    WebSockets from those and from ``config.live.allowed_origins`` are accepted."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        session = LiveSession(config, checkpoint_dir, training_progress)
-        session_box["session"] = session
-        player_task = asyncio.create_task(session.play_forever())
+        session = LiveSession(config, checkpoint_dir, training_progress, catalog)
+        app.state.session = session  # also how LiveServerThread reads fatal_error
+        player_task = asyncio.create_task(session.play_until_fatal())
         try:
             yield
         finally:
@@ -164,21 +199,34 @@ def create_app(
                 await player_task
             await session.hub.close_all()
 
-    app = FastAPI(title="Townlet live server", lifespan=lifespan)
+    docs = config.live.api_docs
+    app = FastAPI(
+        title="Townlet live server",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.add_middleware(RequestGuard, allowed_origins=[*page_origins, *config.live.allowed_origins])
 
     @app.get("/health")
-    async def health() -> dict[str, object]:
-        session = session_box["session"]
-        return {
-            "status": "ok",
+    async def health() -> JSONResponse:
+        """200 while live play runs; 503 while it is down after a crash, or has given up."""
+        session: LiveSession = app.state.session
+        error = session.fatal_error or session.play_error
+        state = "failed" if session.fatal_error else "failing" if error else "ok"
+        body = {
+            "status": state,
+            "error": error,
             "config": config.name,
             "playing": session.current_model.checkpoint if session.current_model else None,
             "clients": len(session.hub),
         }
+        return JSONResponse(body, status_code=503 if error else 200)
 
     @app.get("/api/status")
     async def status() -> dict[str, object]:
-        session = session_box["session"]
+        session: LiveSession = app.state.session
         training = session.training_status()
         return {
             "config": config.name,
@@ -190,25 +238,14 @@ def create_app(
 
     @app.websocket("/ws")
     async def live_socket(websocket: WebSocket) -> None:
-        session = session_box["session"]
+        session: LiveSession = app.state.session
         await websocket.accept()
         session.hub.add(websocket, session.greeting())
         try:
-            while True:
-                _handle_client_message(session, await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
+            # receive(), not receive_text(): binary frames must get an answer, not a KeyError.
+            while (event := await websocket.receive())["type"] == "websocket.receive":
+                session.answer(websocket, event)
         finally:
-            await session.hub.remove(websocket)
+            session.hub.remove(websocket)
 
     return app
-
-
-def _handle_client_message(session: LiveSession, text: str) -> None:
-    """Clients may only change the pace; anything else is ignored, not fatal."""
-    try:
-        payload = json.loads(text)
-        if isinstance(payload, dict) and payload.get("type") == "set_speed":
-            session.set_speed(SetSpeed.model_validate(payload).steps_per_second)
-    except (json.JSONDecodeError, ValidationError):
-        log.debug("ignoring malformed client message: %.80s", text)

@@ -117,6 +117,13 @@ class TrainingStatus(_Message):
     latest_checkpoint: str | None
 
 
+class ErrorReply(_Message):
+    """Sent to one client whose message was refused, saying what was wrong with it."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
 Message = (
     Hello
     | ModelLoaded
@@ -126,12 +133,33 @@ Message = (
     | EpisodeEnd
     | History
     | TrainingStatus
+    | ErrorReply
 )
+
+
+# ------------------------------------------------------------------ client -> server
+# Strict: 10 and 10.5 are numbers, but true, "10", NaN and Infinity are not; unknown fields are
+# errors. A field's description completes the error sent back: "<field> <description>".
+
+MIN_STEPS_PER_SECOND = 0.5
+MAX_STEPS_PER_SECOND = 60.0
 
 
 class SetSpeed(BaseModel):
     """Client -> server: change the live play pace for everyone watching."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     type: Literal["set_speed"]
-    steps_per_second: float
+    steps_per_second: float = Field(
+        allow_inf_nan=False,
+        description=(
+            f"must be a finite number (the server clamps it to "
+            f"{MIN_STEPS_PER_SECOND:g}..{MAX_STEPS_PER_SECOND:g} steps/s)"
+        ),
+    )
+
+
+ClientMessage = SetSpeed
+# Keyed by `type`, so an unknown type is named in its error. (A pydantic discriminated union
+# would do the same but needs two members; this reads the same and lists what is expected.)
+CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {"set_speed": SetSpeed}

@@ -1,17 +1,29 @@
 """uvicorn in a background thread, on a socket we bind ourselves.
 
 Binding here (not inside uvicorn) turns a busy port into a clear error on the main thread;
-inside uvicorn a bind failure only ends its thread quietly.
+inside uvicorn a bind failure only ends its thread quietly. This is the one module that knows
+the app is served by uvicorn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import socket
 import threading
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from townlet.live.client_messages import MAX_MESSAGE_BYTES
+from townlet.live.hub import ABORT_SCOPE_KEY, STALL_SECONDS
+
+# Small kernel send buffers (accepted sockets inherit the listener's): what a viewer that
+# stopped reading can hold stays small, and our sends to it block (the hub's own lag clock)
+# after about a second of live play instead of minutes of autotuned buffer. Linux doubles it.
+SEND_BUFFER_BYTES = 16 * 1024
 
 
 class PortInUseError(RuntimeError):
@@ -21,6 +33,7 @@ class PortInUseError(RuntimeError):
 def bind_socket(host: str, port: int, flag: str = "--port") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -36,18 +49,70 @@ def bind_socket(host: str, port: int, flag: str = "--port") -> socket.socket:
     return sock
 
 
+class _QuietClientErrors(logging.Filter):
+    """uvicorn logs a client's invalid UTF-8 text frame as an ERROR with a traceback, though
+    it is client input and uvicorn already answers it (close 1007): keep it to a DEBUG line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Invalid UTF-8 sequence received from client"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _quiet_client_errors() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(existing, _QuietClientErrors) for existing in logger.filters):
+        logger.addFilter(_QuietClientErrors())
+
+
+class _ExposeAbort:
+    """Puts the connection's ``transport.abort`` in each WebSocket scope for the hub.
+
+    ASGI can only close a socket politely, and a close frame waits behind the unread data of a
+    viewer that stopped reading; aborting frees it at once. uvicorn's ``send`` is a method of
+    the connection's protocol object, which holds the transport; without one, no key is set
+    and the hub falls back to a polite close.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if isinstance(transport, asyncio.Transport):
+                scope = {**scope, ABORT_SCOPE_KEY: transport.abort}
+        await self.app(scope, receive, send)
+
+
 class LiveServerThread:
     """Serves ``app`` on an already bound socket (see ``bind_socket``)."""
 
     def __init__(self, app: FastAPI, sock: socket.socket) -> None:
+        self.app = app
         self.socket = sock
+        _quiet_client_errors()
         self.host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(
-            app,
+            _ExposeAbort(app),
             log_level="warning",
+            # Our own console handler (console_log.py) prints uvicorn's lines as [Inference].
+            log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=3,
-            ws_ping_interval=None,
+            # A ping waits behind everything already sent, so its pong measures how far
+            # behind a viewer reads, whatever the buffers hold: no pong within STALL_SECONDS
+            # and uvicorn fails the connection; the hub then drops that viewer.
+            ws_ping_interval=1.0,
+            ws_ping_timeout=STALL_SECONDS,
+            # Compression is per viewer (each has its own zlib stream): at 50 viewers it cost
+            # about a tenth of a core for ~450-byte messages on a loopback link.
+            ws_per_message_deflate=False,
+            # Frames far beyond any client message are refused by the protocol layer (close
+            # 1009) before they are buffered; smaller oversized ones get an error reply.
+            ws_max_size=16 * MAX_MESSAGE_BYTES,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._serve, name="live-server", daemon=False)
@@ -84,3 +149,10 @@ class LiveServerThread:
     @property
     def alive(self) -> bool:
         return self.thread.is_alive()
+
+    @property
+    def fatal_error(self) -> str | None:
+        """Why live play gave up after repeated crashes (stop the run), else None."""
+        session = getattr(self.app.state, "session", None)
+        error = getattr(session, "fatal_error", None)
+        return error if isinstance(error, str) else None

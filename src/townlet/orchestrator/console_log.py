@@ -11,6 +11,7 @@ _PREFIXES = {
     "townlet.training": ("[Training]", colorama.Fore.GREEN),
     "townlet.inference": ("[Inference]", colorama.Fore.CYAN),
     "townlet.frontend": ("[Frontend]", colorama.Fore.MAGENTA),
+    "uvicorn": ("[Inference]", colorama.Fore.CYAN),  # the live server's web layer
 }
 _DEFAULT_PREFIX = ("[Townlet]", colorama.Fore.YELLOW)
 
@@ -45,7 +46,10 @@ def configure_console_logging(level: int = logging.INFO) -> None:
         colorama.just_fix_windows_console()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PrefixFormatter(color))
-    root = logging.getLogger("townlet")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    # uvicorn runs with log_config=None (server_thread.py), so its lines come here too; at
+    # WARNING its per-request access lines stay quiet but its errors show.
+    for name, logger_level in (("townlet", level), ("uvicorn", max(level, logging.WARNING))):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logger_level)
+        logger.propagate = False

@@ -1,0 +1,307 @@
+"""What live viewers cost training, and whether stalled viewers hurt the healthy ones.
+
+Part 1: a real DQNTrainer (the level's YAML, one torch thread) trains in a thread while the
+live server plays its checkpoint at 60 steps/s. Training env steps/s are timed in
+alternating windows: no live server, the server with no viewer, the server with 50 viewers
+reading every message. The viewers run in a child process (as browsers would), so only the
+server's own work competes with training.
+
+Part 2: the server keeps 5 healthy viewers while 20 stalled ones (raw WebSocket clients
+with a tiny receive buffer that never read after the handshake) stay connected. Prints the
+states/s each healthy viewer receives, the longest gap between two of its states, and how
+long the server took to drop the stalled ones.
+
+    python benchmarks/bench_viewers.py [--seconds 6] [--rounds 3] [--viewers 50] [--stalled 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
+
+LEVEL = "level_1_full_observability"
+PACE = 60.0  # the live server's top speed: the most messages a viewer can cost
+
+
+# ----------------------------------------------------------------- viewer child process
+async def _watch(port: int, seconds: float, ready: asyncio.Barrier) -> list[float]:
+    """One viewer: connect, wait for everyone, then time every `state` for `seconds`."""
+    from websockets.asyncio.client import connect
+
+    times: list[float] = []
+    # Compression on, as browsers negotiate it: the server pays for it per viewer.
+    async with connect(f"ws://127.0.0.1:{port}/ws", max_queue=None) as ws:
+        await ws.recv()  # hello
+        await ready.wait()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                text = await asyncio.wait_for(ws.recv(), timeout=left)
+            except TimeoutError:
+                break
+            if isinstance(text, str) and text.startswith('{"type":"state"'):
+                times.append(time.monotonic())
+    return times
+
+
+async def _viewers(port: int, count: int, seconds: float) -> None:
+    ready = asyncio.Barrier(count + 1)
+    tasks = [asyncio.create_task(_watch(port, seconds, ready)) for _ in range(count)]
+    await ready.wait()
+    start = time.monotonic()
+    print("ready", flush=True)
+    results = await asyncio.gather(*tasks)
+    end = start + seconds
+    rates, gaps = [], []
+    for times in results:
+        rates.append(len(times) / seconds)
+        edges = [start, *times, end]
+        gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
+    print(json.dumps({"rates": rates, "gaps": gaps}), flush=True)
+
+
+class ViewerProcess:
+    """``count`` viewers in a child process; ``start()`` returns once all have their hello."""
+
+    def __init__(self, port: int, count: int, seconds: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--viewer-process", str(port), str(count), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def start(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"viewer process failed to start: {line!r}")
+
+    def result(self) -> dict[str, list[float]]:
+        out, _ = self.process.communicate(timeout=120)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------- stalled viewers
+def stalled_viewer(port: int) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads again."""
+    sock = socket.socket()
+    # A tiny receive window makes the server's buffers fill in seconds, not minutes.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)  # byte by byte: leave the frames that follow unread
+    if not response.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {response!r}")
+    return sock
+
+
+def clients(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        return int(json.load(response)["clients"])
+
+
+# ----------------------------------------------------------------- training
+class Training:
+    """train_step() in a thread, as the orchestrator's training worker runs it."""
+
+    def __init__(self, trainer: object) -> None:
+        self.trainer = trainer
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="training")
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.trainer.train_step()  # type: ignore[attr-defined]
+
+    def steps(self) -> int:
+        return int(self.trainer.env_step)  # type: ignore[attr-defined]
+
+    def rate_over(self, seconds: float, server: object | None = None) -> tuple[float, float]:
+        """(env steps/s, the live server thread's CPU in cores) over ``seconds``."""
+        tid = server.thread.native_id if server is not None else None  # type: ignore[attr-defined]
+        steps0, cpu0, start = self.steps(), thread_cpu(tid), time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - start
+        return (self.steps() - steps0) / elapsed, (thread_cpu(tid) - cpu0) / elapsed
+
+
+def thread_cpu(tid: int | None) -> float:
+    """CPU seconds a thread of this process has used (Linux /proc; 0 elsewhere)."""
+    if tid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def start_server(trainer: object, config: object, checkpoint_dir: Path) -> object:
+    from townlet.live.app import create_app
+    from townlet.live.server_thread import LiveServerThread, bind_socket
+
+    app = create_app(config, checkpoint_dir, trainer.progress)  # type: ignore[arg-type, attr-defined]
+    server = LiveServerThread(app, bind_socket("127.0.0.1", 0))
+    server.start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each window")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the 3 windows")
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--stalled", type=int, default=20)
+    parser.add_argument("--stall-seconds", type=float, default=20.0, help="part 2 window")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/viewers.md")
+    args = parser.parse_args()
+
+    reexec_with_malloc_settings()
+    import torch
+
+    from townlet.config import load_config
+    from townlet.learner.trainer import DQNTrainer
+
+    torch.set_num_threads(1)
+    header = machine_lines()
+    print("\n".join(header), flush=True)
+    config = load_config(ROOT / "configs" / f"{LEVEL}.yaml")
+    config = config.model_copy(
+        update={"live": config.live.model_copy(update={"steps_per_second": PACE})}
+    )
+    scratch = tempfile.TemporaryDirectory()
+    checkpoint_dir = Path(scratch.name)
+    trainer = DQNTrainer(config, torch.device("cpu"), checkpoint_dir)
+    while not trainer.ready_to_learn():
+        trainer.train_step()
+    for _ in range(20):  # warm-up: the first updates allocate optimiser state
+        trainer.train_step()
+    trainer.save()  # the checkpoint the live server plays
+    training = Training(trainer)
+    training.thread.start()
+
+    # Part 1: alternate the windows so drift on a shared machine hits all three alike.
+    windows: dict[str, list[float]] = {"alone": [], "server": [], "viewers": []}
+    server_cpu: dict[str, list[float]] = {"server": [], "viewers": []}
+    delivered: list[float] = []
+    for round_ in range(args.rounds):
+        windows["alone"].append(training.rate_over(args.seconds)[0])
+        server = start_server(trainer, config, checkpoint_dir)
+        time.sleep(1.0)  # let the player load its checkpoint
+        rate, cpu = training.rate_over(args.seconds, server)
+        windows["server"].append(rate)
+        server_cpu["server"].append(cpu)
+        viewers = ViewerProcess(server.port, args.viewers, args.seconds)  # type: ignore[attr-defined]
+        viewers.start()
+        rate, cpu = training.rate_over(args.seconds, server)
+        windows["viewers"].append(rate)
+        server_cpu["viewers"].append(cpu)
+        report = viewers.result()
+        delivered.extend(report["rates"])
+        server.stop()  # type: ignore[attr-defined]
+        print(
+            f"round {round_ + 1}: alone {windows['alone'][-1]:,.0f}, server "
+            f"{windows['server'][-1]:,.0f}, {args.viewers} viewers "
+            f"{windows['viewers'][-1]:,.0f} env steps/s "
+            f"(ratio {windows['viewers'][-1] / windows['alone'][-1]:.3f}); viewers got "
+            f"{sum(report['rates']) / len(report['rates']):.1f} states/s each; server thread "
+            f"{server_cpu['server'][-1]:.2f} -> {server_cpu['viewers'][-1]:.2f} cores",
+            flush=True,
+        )
+    mean = {name: sum(values) / len(values) for name, values in windows.items()}
+    cpu_mean = {name: sum(values) / len(values) for name, values in server_cpu.items()}
+
+    # Part 2: healthy viewers beside stalled ones.
+    server = start_server(trainer, config, checkpoint_dir)
+    port = server.port  # type: ignore[attr-defined]
+    healthy_count = 5
+    healthy = ViewerProcess(port, healthy_count, args.stall_seconds)
+    healthy.start()
+    opened = time.monotonic()
+    stalled = [stalled_viewer(port) for _ in range(args.stalled)]
+    dropped_after: float | None = None
+    while time.monotonic() - opened < args.stall_seconds:
+        if dropped_after is None and clients(port) <= healthy_count:
+            dropped_after = time.monotonic() - opened
+        time.sleep(0.1)
+    report = healthy.result()
+    for sock in stalled:
+        sock.close()
+    server.stop()  # type: ignore[attr-defined]
+    training.stop.set()
+    training.thread.join()
+    scratch.cleanup()
+    header.append(describe_busy("after the run"))
+
+    rates, gaps = report["rates"], report["gaps"]
+    dropped = f"{dropped_after:.1f} s" if dropped_after is not None else "not within the window"
+    lines = [
+        "| measure | value |",
+        "|---|---:|",
+        f"| training alone (no live server) | {mean['alone']:,.0f} env steps/s |",
+        f"| training + live server at {PACE:g} steps/s, no viewer | "
+        f"{mean['server']:,.0f} env steps/s |",
+        f"| training + {args.viewers} viewers | {mean['viewers']:,.0f} env steps/s |",
+        f"| **ratio {args.viewers} viewers / alone** | **{mean['viewers'] / mean['alone']:.3f}** |",
+        f"| ratio {args.viewers} viewers / server, no viewer | "
+        f"{mean['viewers'] / mean['server']:.3f} |",
+        f"| live server thread CPU, no viewer / {args.viewers} viewers (cores) | "
+        f"{cpu_mean['server']:.3f} / {cpu_mean['viewers']:.3f} |",
+        f"| states/s each of the {args.viewers} viewers received (mean, min) | "
+        f"{sum(delivered) / len(delivered):.1f}, {min(delivered):.1f} |",
+        f"| {healthy_count} healthy viewers beside {args.stalled} stalled: states/s (mean, min) | "
+        f"{sum(rates) / len(rates):.1f}, {min(rates):.1f} |",
+        f"| longest gap between two states of a healthy viewer | {max(gaps):.2f} s |",
+        f"| stalled viewers all dropped after | {dropped} |",
+    ]
+    print("\n" + "\n".join(lines))
+    markdown = "\n".join(
+        [
+            "# Live viewers",
+            "",
+            f"{LEVEL} trains in a thread (one torch thread) while the live server plays at",
+            f"{PACE:g} steps/s. Env steps/s are the mean of {args.rounds} alternating rounds of",
+            f"{args.seconds:g} s windows; the viewers run in a child process. Part 2 holds",
+            f"{healthy_count} healthy viewers beside {args.stalled} stalled ones (raw WebSocket",
+            f"clients that never read) for {args.stall_seconds:g} s.",
+            "Made by `benchmarks/bench_viewers.py`.",
+            "",
+            *header,
+            "",
+            *lines,
+            "",
+        ]
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(markdown)
+    print(f"\nwrote {args.output}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--viewer-process":
+        asyncio.run(_viewers(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+    else:
+        main()

@@ -1,0 +1,118 @@
+"""Refuses what a hostile web page could do through the user's own browser.
+
+The live server listens on loopback, but any page the user visits can make the browser talk to
+it. Two checks stop that, as a pure ASGI middleware in front of every route:
+
+- Host (HTTP and WebSocket): the request must name a loopback host or the address it arrived on.
+  A DNS-rebinding page reaches us under its own host name and is refused. Only the host name is
+  compared, not the port: the attacker controls names, not ports, and an SSH tunnel may forward
+  another local port to ours (Starlette's TrustedHostMiddleware also drops the port, but it
+  cannot parse "[::1]:8766" and refuses WebSockets without a word in the log).
+- Origin (WebSocket): a browser always names the page that opened the socket; it must be one of
+  the allowed page origins. Vite forwards the page's Origin unchanged, so the proxied path is
+  checked the same way. No Origin means no browser (a script), which is allowed; the opaque
+  origin "null" (sandboxed frames, file: pages) is not.
+
+A refusal is one log line: WARNING the first time a value is seen, DEBUG after that, so a page
+that retries in a loop cannot flood the console.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("townlet.inference")
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REMEMBERED = 256  # refusals remembered for log de-duplication; bounded against floods
+
+
+def normalize_origin(origin: str) -> str:
+    """``HTTP://LocalHost:80`` -> ``http://localhost``: the form browsers send in Origin."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an http(s) origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{origin!r} has more than scheme://host[:port]")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port
+    suffix = "" if port is None or port == _DEFAULT_PORTS[parts.scheme] else f":{port}"
+    return f"{parts.scheme}://{host}{suffix}"
+
+
+def _host_name(host: str) -> str | None:
+    """The name in a Host header ("[::1]:8766" -> "::1"), or None if it is not one."""
+    try:
+        parts = urlsplit(f"//{host}")
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return None
+    return parts.hostname
+
+
+class RequestGuard:
+    """ASGI middleware: refuse foreign Host headers and WebSockets from foreign pages."""
+
+    def __init__(self, app: ASGIApp, allowed_origins: Iterable[str]) -> None:
+        self.app = app
+        self.allowed_origins = frozenset(normalize_origin(o) for o in allowed_origins)
+        self._reported: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        hosts = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
+        host = hosts[0] if len(hosts) == 1 else None  # none, or two that disagree: refuse
+        origin = next(
+            (value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"),
+            None,
+        )
+        if not self._host_allowed(host, scope):
+            self._report("host", host, "not a name this server answers to")
+            await self._refuse(scope, receive, send, "Invalid Host header")
+            return
+        if scope["type"] == "websocket" and origin is not None and not self._origin_allowed(origin):
+            self._report(
+                "origin",
+                origin,
+                "not an allowed page origin (add it to live.allowed_origins to allow it)",
+            )
+            await self._refuse(scope, receive, send, "Origin not allowed")
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _host_allowed(host: str | None, scope: Scope) -> bool:
+        name = _host_name(host) if host else None
+        if name is None:
+            return False
+        server = scope.get("server")
+        return name in LOOPBACK_HOSTS or (server is not None and name == server[0])
+
+    def _origin_allowed(self, origin: str) -> bool:
+        try:
+            return normalize_origin(origin) in self.allowed_origins
+        except ValueError:  # "null", or anything else that is not an http(s) origin
+            return False
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting makes the server answer the handshake with HTTP 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": reason})
+        else:
+            await PlainTextResponse(reason, status_code=400)(scope, receive, send)
+
+    def _report(self, kind: str, value: str | None, why: str) -> None:
+        key = f"{kind}={value}"
+        level = logging.DEBUG
+        if key not in self._reported and len(self._reported) < _REMEMBERED:
+            self._reported.add(key)
+            level = logging.WARNING
+        log.log(level, "refused a request with %s %r: %s", kind, value, why)
