@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import colorama
 
@@ -53,3 +54,15 @@ def configure_console_logging(level: int = logging.INFO) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(logger_level)
         logger.propagate = False
+    threading.excepthook = _log_thread_failure
+
+
+def _log_thread_failure(failure: threading.ExceptHookArgs) -> None:
+    """A library's own thread that dies (TensorBoard's writer on a full disk, say) gets one
+    line, not a traceback: our own workers catch and report their errors themselves."""
+    if failure.exc_type is SystemExit:
+        return
+    name = failure.thread.name if failure.thread is not None else "a background thread"
+    logging.getLogger("townlet").warning(
+        "%s stopped: %s: %s", name, failure.exc_type.__name__, failure.exc_value
+    )
