@@ -104,7 +104,7 @@ class Orchestrator:
         self.training.start()
         self.server.start()
         api_url = f"http://{self.server.host}:{self.server.port}"
-        _wait_for_health(f"{api_url}/health", self.stop_requested)
+        _wait_for_health(f"{api_url}/health", self.stop_requested, lambda: self.server.fatal_error)
         log.info(
             "live server ready at %s (WebSocket %s/ws)", api_url, api_url.replace("http", "ws")
         )
@@ -219,9 +219,16 @@ def _has_graphical_browser() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _wait_for_health(url: str, stop: threading.Event, timeout: float = 30.0) -> None:
+def _wait_for_health(
+    url: str,
+    stop: threading.Event,
+    fatal_error: Callable[[], str | None],
+    timeout: float = 30.0,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
+        if (error := fatal_error()) is not None:  # /health answers 503 now; no use waiting
+            raise RuntimeError(f"live play keeps failing ({error}); shutting down")
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
                 if response.status == 200:
