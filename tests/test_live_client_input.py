@@ -127,7 +127,9 @@ def test_a_frame_beyond_the_protocol_limit_closes_quietly(
         with pytest.raises(ConnectionClosed) as closed:
             for _ in range(1_000):  # what was already on its way, then the close
                 ws.recv(timeout=5)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+    # 1009 (message too big), when the close frame outruns the reset that the rest of the
+    # unread megabyte provokes.
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
     assert get(server, "/health")[0] == 200
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert not loud, [r.getMessage() for r in loud]

@@ -10,6 +10,7 @@ import io
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from websockets.sync.client import connect
 from tests.support.live import get, live_server, receive_until, session_of, tiny_trainer, wait_for
 from townlet.live.player import LivePlayer
 from townlet.live.protocol import Message
+from townlet.live.restarts import RestartPolicy
 from townlet.live.server_thread import LiveServerThread
 from townlet.orchestrator.console_log import configure_console_logging
 
@@ -105,12 +107,13 @@ def test_a_loop_that_keeps_crashing_gives_up_with_a_fatal_error(
 
 @pytest.fixture
 def console() -> Iterator[io.StringIO]:
-    """configure_console_logging() writing to a buffer; the loggers restored afterwards."""
+    """configure_console_logging() writing to a buffer; the global state restored afterwards."""
     names = ("townlet", "uvicorn")
     saved = [
         (logger, logger.handlers[:], logger.level, logger.propagate)
         for logger in map(logging.getLogger, names)
     ]
+    excepthook = threading.excepthook  # configure_console_logging sets it too
     stream = io.StringIO()
     real_stderr, sys.stderr = sys.stderr, stream
     try:
@@ -118,6 +121,7 @@ def console() -> Iterator[io.StringIO]:
     finally:
         sys.stderr = real_stderr
     yield stream
+    threading.excepthook = excepthook
     for logger, handlers, level, propagate in saved:
         logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
@@ -133,3 +137,15 @@ def test_uvicorn_lines_carry_the_inference_prefix(console: io.StringIO, tmp_path
     warning = next(line for line in lines if "Invalid HTTP request" in line)
     assert "[Inference] WARNING: Invalid HTTP request received." in warning
     assert not [line for line in lines if "GET /health" in line]
+
+
+def test_only_crashes_within_the_window_count_towards_giving_up() -> None:
+    now = [0.0]
+    policy = RestartPolicy(max_crashes=3, window_seconds=60.0, clock=lambda: now[0])
+    assert policy.after_crash() == 0.5
+    now[0] = 30.0
+    assert policy.after_crash() == 1.0
+    now[0] = 70.0  # the first crash is more than a minute old: two recent ones, not three
+    assert policy.after_crash() == 1.0
+    now[0] = 80.0
+    assert policy.after_crash() is None
