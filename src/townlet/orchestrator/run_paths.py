@@ -6,11 +6,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from townlet.checkpoints import CheckpointCatalog, CheckpointError, list_checkpoints
+from townlet.checkpoints import (
+    CheckpointCatalog,
+    CheckpointError,
+    LoadedCheckpoint,
+    list_checkpoints,
+)
 
 log = logging.getLogger("townlet.orchestrator")
 
@@ -20,14 +24,6 @@ class RunPaths:
     run_dir: Path
     checkpoint_dir: Path
     tensorboard_dir: Path
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """The checkpoint a run resumes from, already loaded (so it is read once, not twice)."""
-
-    path: Path
-    state: dict[str, Any]
 
 
 def make_run_paths(runs_root: Path, config_stem: str, checkpoint_dir: Path | None) -> RunPaths:
@@ -67,7 +63,7 @@ def find_resume_checkpoint(
     config_stem: str,
     checkpoint_dir: Path | None,
     map_location: str | torch.device = "cpu",
-) -> ResumePoint | None:
+) -> LoadedCheckpoint | None:
     """The checkpoint the previous run of this config stopped at, loaded; None if none reads.
 
     With ``--checkpoint-dir`` that folder is the only place looked in; otherwise every earlier
@@ -83,7 +79,7 @@ def find_resume_checkpoint(
     # A folder's newest readable file is no younger than its youngest file: visit folders
     # youngest first and stop once no other folder can beat what was found. Normally one load.
     bounded = [(youngest, folder) for folder in folders if (youngest := _youngest(folder))]
-    best: ResumePoint | None = None
+    best: LoadedCheckpoint | None = None
     best_mtime = 0
     for youngest, folder in sorted(bounded, reverse=True):
         if best is not None and youngest <= best_mtime:
@@ -98,7 +94,7 @@ def find_resume_checkpoint(
         found = newest.checkpoint
         mtime = _mtime(found.path) if found is not None else None
         if found is not None and mtime is not None and mtime > best_mtime:
-            best, best_mtime = ResumePoint(found.path, found.state), mtime
+            best, best_mtime = found, mtime
     return best
 
 
