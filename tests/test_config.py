@@ -390,6 +390,13 @@ BEYOND_LIMITS: list[tuple[str, Any, Any, str]] = [
         "(40 digits) is beyond the range of a 32-bit float: use a value <= 3.4e+38",
     ),
     (
+        # Finite but far beyond what live play can pace: the server would spin a core.
+        "live.steps_per_second",
+        lambda d, v: d["live"].update(steps_per_second=v),
+        1.0e9,
+        "value 1000000000.0 is out of range: use a value <= 60.0",
+    ),
+    (
         "training.learning_rate",
         lambda d, v: d["training"].update(learning_rate=v),
         10**400,

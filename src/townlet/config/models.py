@@ -385,8 +385,15 @@ class CheckpointConfig(_Model):
     keep_last: PosInt = 5
 
 
+# The live pace's range, for the config and for viewers' set_speed alike (live/protocol.py).
+MIN_STEPS_PER_SECOND = 0.5
+MAX_STEPS_PER_SECOND = 60.0
+
+
 class LiveConfig(_Model):
-    steps_per_second: PosFloat = 5.0
+    steps_per_second: Annotated[float, Field(ge=MIN_STEPS_PER_SECOND, le=MAX_STEPS_PER_SECOND)] = (
+        5.0
+    )
     poll_seconds: PosFloat = 0.5
     # Web pages, besides the one run_demo.py serves, that may open the live WebSocket: origins
     # as browsers send them, scheme://host[:port] (e.g. http://127.0.0.1:5173).

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -140,9 +142,6 @@ Message = (
 # ------------------------------------------------------------------ client -> server
 # Strict: 10 and 10.5 are numbers, but true, "10", NaN and Infinity are not; unknown fields are
 # errors. A field's description completes the error sent back: "<field> <description>".
-
-MIN_STEPS_PER_SECOND = 0.5
-MAX_STEPS_PER_SECOND = 60.0
 
 
 class SetSpeed(BaseModel):
