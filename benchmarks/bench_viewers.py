@@ -11,7 +11,11 @@ with a tiny receive buffer that never read after the handshake) stay connected. 
 states/s each healthy viewer receives, the longest gap between two of its states, and how
 long the server took to drop the stalled ones.
 
+With --control it also times the same viewers against a live server in a process of its own
+(training then shares no GIL with it): what the live server would cost out of process.
+
     python benchmarks/bench_viewers.py [--seconds 4] [--rounds 6] [--viewers 50] [--stalled 20]
+                                       [--control]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import itertools
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -62,6 +67,7 @@ async def _watch(port: int, seconds: float, ready: asyncio.Barrier) -> list[floa
 
 
 async def _viewers(port: int, count: int, seconds: float) -> None:
+    launched = time.monotonic()
     ready = asyncio.Barrier(count + 1)
     tasks = [asyncio.create_task(_watch(port, seconds, ready)) for _ in range(count)]
     await ready.wait()
@@ -74,7 +80,9 @@ async def _viewers(port: int, count: int, seconds: float) -> None:
         rates.append(len(times) / seconds)
         edges = [start, *times, end]
         gaps.append(max(b - a for a, b in itertools.pairwise(edges)))
-    print(json.dumps({"rates": rates, "gaps": gaps}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cores = (usage.ru_utime + usage.ru_stime) / (time.monotonic() - launched)
+    print(json.dumps({"rates": rates, "gaps": gaps, "cores": cores}), flush=True)
 
 
 class ViewerProcess:
@@ -169,6 +177,23 @@ def start_server(trainer: object, config: object, checkpoint_dir: Path) -> objec
     return server
 
 
+def serve_in_this_process(checkpoint_dir: str) -> None:
+    """Child mode for --control: the live server alone in a process; runs until stdin ends."""
+    from townlet.config import load_config
+    from townlet.live.app import create_app
+    from townlet.live.server_thread import LiveServerThread, bind_socket
+
+    config = load_config(ROOT / "configs" / f"{LEVEL}.yaml")
+    config = config.model_copy(
+        update={"live": config.live.model_copy(update={"steps_per_second": PACE})}
+    )
+    server = LiveServerThread(create_app(config, Path(checkpoint_dir)), bind_socket("127.0.0.1", 0))
+    server.start()
+    print(server.port, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each window")
@@ -177,6 +202,12 @@ def main() -> None:
     parser.add_argument("--stalled", type=int, default=20)
     parser.add_argument("--stall-seconds", type=float, default=15.0, help="part 2 window")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/viewers.md")
+    parser.add_argument("--note", default="", help="a line for the results file (which code)")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also time the viewers against a live server in its own process (no shared GIL)",
+    )
     args = parser.parse_args()
 
     reexec_with_malloc_settings()
@@ -208,6 +239,7 @@ def main() -> None:
     windows: dict[str, list[float]] = {"alone": [], "server": [], "viewers": []}
     server_cpu: dict[str, list[float]] = {"server": [], "viewers": []}
     delivered: list[float] = []
+    viewer_cores: list[float] = []
 
     def measure(name: str, server: object | None = None) -> None:
         rate, cpu = training.rate_over(args.seconds, server)
@@ -219,7 +251,9 @@ def main() -> None:
         viewers = ViewerProcess(server.port, args.viewers, args.seconds)  # type: ignore[attr-defined]
         viewers.start()
         measure("viewers", server)
-        delivered.extend(viewers.result()["rates"])
+        report = viewers.result()
+        delivered.extend(report["rates"])
+        viewer_cores.append(report["cores"])
 
     for round_ in range(args.rounds):
         mirrored = round_ % 2 == 1
@@ -265,6 +299,27 @@ def main() -> None:
     for sock in stalled:
         sock.close()
     server.stop()  # type: ignore[attr-defined]
+
+    # Control (optional): the same viewers, but the server runs in a process of its own.
+    control: list[tuple[float, float]] = []
+    if args.control:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--server-process", str(checkpoint_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        port = int(child.stdout.readline())
+        time.sleep(1.0)
+        for _ in range(args.rounds // 2):
+            alone = training.rate_over(args.seconds)[0]
+            viewers = ViewerProcess(port, args.viewers, args.seconds)
+            viewers.start()
+            control.append((alone, training.rate_over(args.seconds)[0]))
+            viewers.result()
+        child.stdin.close()
+        child.wait(30)
     training.stop.set()
     training.thread.join()
     scratch.cleanup()
@@ -286,6 +341,8 @@ def main() -> None:
         f"{min(per_round):.3f}, {max(per_round):.3f} |",
         f"| live server thread CPU, no viewer / {args.viewers} viewers (cores) | "
         f"{cpu_mean['server']:.3f} / {cpu_mean['viewers']:.3f} |",
+        f"| CPU of the {args.viewers} viewers' own process (cores) | "
+        f"{sum(viewer_cores) / len(viewer_cores):.2f} |",
         f"| states/s each of the {args.viewers} viewers received (mean, min) | "
         f"{sum(delivered) / len(delivered):.1f}, {min(delivered):.1f} |",
         f"| {healthy_count} healthy viewers beside {args.stalled} stalled: states/s (mean, min) | "
@@ -293,6 +350,12 @@ def main() -> None:
         f"| longest gap between two states of a healthy viewer | {max(gaps):.2f} s |",
         f"| stalled viewers all dropped after | {dropped} |",
     ]
+    if control:
+        with_server = sum(v for _, v in control) / sum(a for a, _ in control)
+        lines.append(
+            f"| control, live server in its own process: ratio {args.viewers} viewers / none | "
+            f"{with_server:.3f} |"
+        )
     print("\n" + "\n".join(lines))
     markdown = "\n".join(
         [
@@ -307,6 +370,7 @@ def main() -> None:
             f"{healthy_count} healthy viewers beside {args.stalled} stalled ones (raw WebSocket",
             f"clients that never read) for {args.stall_seconds:g} s.",
             "Made by `benchmarks/bench_viewers.py`.",
+            *([f"\n{args.note}"] if args.note else []),
             "",
             *header,
             "",
@@ -322,5 +386,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--viewer-process":
         asyncio.run(_viewers(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--server-process":
+        serve_in_this_process(sys.argv[2])
     else:
         main()
