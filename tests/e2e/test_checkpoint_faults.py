@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.support.demo_process import DemoProcess, free_port, write_tiny_config
+from tests.support.demo_process import DemoProcess, demo_args, free_port, write_tiny_config
 from tests.support.fake_checkpoints import plant_garbage, plant_truncated_copy
 from tests.support.small_disk import small_disk
 from tests.support.tiny import tiny_config
@@ -19,16 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def run_args(config: Path, runs: Path, *extra: str) -> list[str]:
-    return [
-        "--config",
-        str(config),
-        "--no-frontend",
-        "--runs-dir",
-        str(runs),
-        "--port",
-        str(free_port()),
-        *extra,
-    ]
+    return [*demo_args(config, runs, free_port(), None), *extra]
 
 
 def stop(demo: DemoProcess) -> int:

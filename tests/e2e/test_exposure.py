@@ -10,8 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.e2e.test_lifecycle_faults import VITE, demo_args
-from tests.support.demo_process import DemoProcess, free_port, write_tiny_config
+from tests.support.demo_process import VITE, DemoProcess, demo_args, free_port, write_tiny_config
 
 pytestmark = [
     pytest.mark.e2e,

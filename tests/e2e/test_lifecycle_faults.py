@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,8 +15,10 @@ import yaml
 
 from tests.support.demo_process import (
     PROJECT_ROOT,
+    VITE,
     DemoProcess,
     alive,
+    demo_args,
     descendants,
     free_port,
     write_tiny_config,
@@ -23,7 +26,6 @@ from tests.support.demo_process import (
 
 pytestmark = pytest.mark.e2e
 
-VITE = PROJECT_ROOT / "frontend" / "node_modules" / ".bin" / "vite"
 needs_vite = pytest.mark.skipif(not VITE.exists(), reason="needs frontend/node_modules (npm ci)")
 
 
@@ -34,14 +36,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.0
             return True
         time.sleep(every)
     return condition()
-
-
-def demo_args(config: Path, runs: Path, api_port: int, frontend_port: int | None) -> list[str]:
-    args = ["--config", str(config), "--no-browser", "--runs-dir", str(runs)]
-    args += ["--port", str(api_port)]
-    if frontend_port is None:
-        return [*args, "--no-frontend"]
-    return [*args, "--frontend-port", str(frontend_port)]
 
 
 def stop_with_ctrl_c(demo: DemoProcess) -> int:
@@ -121,8 +115,6 @@ def test_a_leftover_townlet_on_the_port_is_named_and_ended_on_request(tmp_path: 
 
 
 def _listening(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 

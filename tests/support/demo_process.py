@@ -39,6 +39,18 @@ def write_tiny_config(directory: Path) -> Path:
     return path
 
 
+VITE = PROJECT_ROOT / "frontend" / "node_modules" / ".bin" / "vite"
+
+
+def demo_args(config: Path, runs: Path, api_port: int, frontend_port: int | None) -> list[str]:
+    """run_demo.py's arguments for a test run; no page when ``frontend_port`` is None."""
+    args = ["--config", str(config), "--no-browser", "--runs-dir", str(runs)]
+    args += ["--port", str(api_port)]
+    if frontend_port is None:
+        return [*args, "--no-frontend"]
+    return [*args, "--frontend-port", str(frontend_port)]
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid``, found through /proc (children of children included)."""
     parents: dict[int, int] = {}
