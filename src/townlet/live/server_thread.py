@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townlet.live.client_messages import MAX_MESSAGE_BYTES
-from townlet.live.hub import ABORT_SCOPE_KEY, STALL_SECONDS
+from townlet.live.hub import ABORT_SCOPE_KEY, FRAME_WRITER_SCOPE_KEY, STALL_SECONDS
 
 # Small kernel send buffers (accepted sockets inherit the listener's): what a viewer that
 # stopped reading can hold stays small, and our sends to it block (the hub's own lag clock)
@@ -67,13 +67,49 @@ def _quiet_client_errors() -> None:
         logger.addFilter(_QuietClientErrors())
 
 
-class _ExposeAbort:
-    """Puts the connection's ``transport.abort`` in each WebSocket scope for the hub.
+class _UvicornFrameWriter:
+    """The hub's FrameWriter for one uvicorn (websockets sans-I/O) connection.
+
+    Writing a complete frame to the transport is exactly what the protocol's own send does
+    after encoding, minus the await, the ASGI message and the per-connection encoding; it is
+    valid while the connection is open and negotiated no extension (we turn compression off).
+    """
+
+    def __init__(self, protocol: object, transport: asyncio.Transport) -> None:
+        self.protocol = protocol
+        self.transport = transport
+
+    def _connection(self) -> object | None:
+        return getattr(self.protocol, "conn", None)
+
+    def usable(self) -> bool:
+        connection = self._connection()
+        return connection is not None and not getattr(connection, "extensions", True)
+
+    def write(self, frame: bytes) -> bool:
+        connection = self._connection()
+        if (
+            getattr(self.protocol, "disconnected", True)
+            or getattr(self.protocol, "close_sent", True)
+            or getattr(getattr(connection, "state", None), "name", None) != "OPEN"
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
+
+    def buffered_bytes(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+
+class _ExposeConnection:
+    """Puts the connection's ``transport.abort`` and a frame writer in each WebSocket scope.
 
     ASGI can only close a socket politely, and a close frame waits behind the unread data of a
-    viewer that stopped reading; aborting frees it at once. uvicorn's ``send`` is a method of
-    the connection's protocol object, which holds the transport; without one, no key is set
-    and the hub falls back to a polite close.
+    viewer that stopped reading; aborting frees it at once. The frame writer lets the hub send
+    one encoded frame to every viewer without a task per viewer (hub.py). uvicorn's ``send``
+    is a method of the connection's protocol object, which holds the transport; without one,
+    no key is set and the hub falls back to ASGI sends and a polite close.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -81,9 +117,14 @@ class _ExposeAbort:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            protocol = getattr(send, "__self__", None)
+            transport = getattr(protocol, "transport", None)
             if isinstance(transport, asyncio.Transport):
-                scope = {**scope, ABORT_SCOPE_KEY: transport.abort}
+                scope = {
+                    **scope,
+                    ABORT_SCOPE_KEY: transport.abort,
+                    FRAME_WRITER_SCOPE_KEY: _UvicornFrameWriter(protocol, transport),
+                }
         await self.app(scope, receive, send)
 
 
@@ -96,7 +137,7 @@ class LiveServerThread:
         _quiet_client_errors()
         self.host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(
-            _ExposeAbort(app),
+            _ExposeConnection(app),
             log_level="warning",
             # Our own console handler (console_log.py) prints uvicorn's lines as [Inference].
             log_config=None,
