@@ -20,6 +20,7 @@ from townlet.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from townlet.checkpoints.milestones import milestones
 from townlet.config import TownletConfig
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.player import LivePlayer
@@ -50,15 +51,16 @@ def test_files_named_newest_that_do_not_read_are_never_counted_nor_pruned(
 ) -> None:
     folder = tmp_path / "checkpoints"
     trainer = DQNTrainer(keeping(2), CPU, folder)
-    first = save_at(trainer, 1, 16)
+    # Env steps between two powers of two: no checkpoint but the folder's first is a milestone.
+    first = save_at(trainer, 1, 1030)
     fakes = plant_all(folder, first, tmp_path / "level_2")
-    real = [first] + [save_at(trainer, 1 + i, 16 * (2 + i)) for i in range(4)]
+    real = [first] + [save_at(trainer, 1 + i, 1030 + 16 * (1 + i)) for i in range(4)]
 
     assert all(fake.exists() for fake in fakes), "files that are not ours are never deleted"
-    assert [p for p in list_checkpoints(folder) if p not in fakes] == real[-2:]
+    assert [p for p in list_checkpoints(folder) if p not in fakes] == [first, *real[-2:]]
     catalog = trainer.catalog
     assert catalog.newest(verified=True) == real[-1]
-    assert catalog.candidates() == real[-2:], "rejected files are remembered"
+    assert catalog.candidates() == [first, *real[-2:]], "rejected files are remembered"
     # Each fake is reported once, not once per prune.
     ignored = [m for m in messages(caplog, "townlet.training") if m.startswith("ignoring")]
     assert len(ignored) == 3
@@ -105,19 +107,21 @@ def test_a_fresh_run_beside_a_longer_earlier_run_keeps_its_own_checkpoints(
     # count them: its own checkpoints sort below the old ones and must survive.
     fresh = DQNTrainer(keeping(2), CPU, tmp_path)
     assert fresh.run_id != earlier.run_id
-    new = [save_at(fresh, 1 + i, 16 * (1 + i)) for i in range(3)]
-    assert list_checkpoints(tmp_path) == new[-2:] + old
+    new = [save_at(fresh, 1 + i, 1030 + 16 * i) for i in range(4)]
+    # new[0] is the folder's first checkpoint: a milestone, kept for good.
+    assert list_checkpoints(tmp_path) == [new[0], *new[-2:], *old]
     assert load_checkpoint(new[-1])["run_id"] == fresh.run_id
 
 
 def test_a_resumed_run_prunes_the_checkpoints_of_the_run_it_continues(tmp_path: Path) -> None:
     first = DQNTrainer(keeping(2), CPU, tmp_path)
-    before = [save_at(first, 1 + i, 16 * (1 + i)) for i in range(2)]
+    before = [save_at(first, 1 + i, 1030 + 16 * i) for i in range(2)]
     resumed = DQNTrainer(keeping(2), CPU, tmp_path)
     resumed.load_state_dict(load_checkpoint(before[-1]))
     assert resumed.run_id == first.run_id
-    after = [save_at(resumed, 3 + i, 16 * (3 + i)) for i in range(2)]
-    assert list_checkpoints(tmp_path) == after
+    after = [save_at(resumed, 3 + i, 1030 + 16 * (2 + i)) for i in range(2)]
+    # before[0] stays only as the folder's first checkpoint (a milestone).
+    assert list_checkpoints(tmp_path) == [before[0], *after]
 
 
 def test_resume_skips_newest_files_that_do_not_read_with_one_warning_each(
@@ -153,19 +157,34 @@ def test_resume_across_runs_takes_the_most_recent_run_that_reads(tmp_path: Path)
 def test_the_file_live_play_holds_is_never_pruned(tmp_path: Path) -> None:
     trainer = DQNTrainer(keeping(2), CPU, tmp_path)
     player = LivePlayer(trainer.config, tmp_path, catalog=trainer.catalog)
-    playing = save_at(trainer, 1, 16)
+    first = save_at(trainer, 1, 1030)  # the folder's first: a milestone, kept regardless
+    playing = save_at(trainer, 2, 1046)
     policy = player.find_newer_policy()
     assert policy is not None and policy.path == playing
     player.offer(policy)
 
-    saved = [save_at(trainer, 2 + i, 16 * (2 + i)) for i in range(4)]
-    assert list_checkpoints(tmp_path) == [playing, *saved[-2:]]
+    saved = [save_at(trainer, 3 + i, 1062 + 16 * i) for i in range(4)]
+    assert list_checkpoints(tmp_path) == [first, playing, *saved[-2:]]
 
     queued = player.find_newer_policy()
     assert queued is not None and queued.path == saved[-1]
     player.offer(queued)  # plays from the next live episode; both files are held meanwhile
-    later = [save_at(trainer, 10 + i, 16 * (10 + i)) for i in range(3)]
-    assert list_checkpoints(tmp_path) == [playing, saved[-1], *later[-2:]]
+    later = [save_at(trainer, 10 + i, 1200 + 16 * i) for i in range(3)]
+    assert list_checkpoints(tmp_path) == [first, playing, saved[-1], *later[-2:]]
+
+
+def test_milestones_past_each_power_of_two_are_never_pruned(tmp_path: Path) -> None:
+    trainer = DQNTrainer(keeping(2), CPU, tmp_path)
+    steps = [0, 3000, 3500, 4200, 5000, 7000, 8100, 9000, 16_500, 17_000]
+    saved = {step: save_at(trainer, i + 1, step) for i, step in enumerate(steps)}
+    # The first file; the first at or past 2048, 4096, 8192 and 16384; and the newest two.
+    kept = [0, 3000, 4200, 9000, 16_500, 17_000]
+    assert list_checkpoints(tmp_path) == [saved[step] for step in kept]
+    # Every reader gets the same set from the files alone.
+    assert trainer.catalog.milestones() == {saved[step] for step in kept[:-1]}
+    fresh = CheckpointCatalog(tmp_path, obs_dim=trainer.world.obs_dim)
+    fresh.load_newest()
+    assert milestones(list_checkpoints(tmp_path)) == trainer.catalog.milestones()
 
 
 def test_a_trainer_starting_on_a_folder_removes_temporaries_a_crash_left(

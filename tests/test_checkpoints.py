@@ -60,12 +60,13 @@ def test_reader_polling_during_repeated_saves_never_sees_a_torn_file(tmp_path: P
 
 
 def test_checkpoints_sort_in_training_order_and_prune_keeps_the_newest(tmp_path: Path) -> None:
-    for episode, step in [(5, 900), (1, 100), (12, 2000), (3, 400)]:
+    # Steps between two powers of two: only the first file is a milestone (never pruned).
+    for episode, step in [(5, 1700), (1, 1100), (12, 2000), (3, 1400)]:
         save_checkpoint({"episode": episode}, tmp_path, checkpoint_name(episode, step))
     (tmp_path / ".tmp-half-written.partial").write_bytes(b"junk")
     assert [load_checkpoint(p)["episode"] for p in list_checkpoints(tmp_path)] == [1, 3, 5, 12]
     prune_checkpoints(tmp_path, keep_last=2)
-    assert [load_checkpoint(p)["episode"] for p in list_checkpoints(tmp_path)] == [5, 12]
+    assert [load_checkpoint(p)["episode"] for p in list_checkpoints(tmp_path)] == [1, 5, 12]
     latest = find_latest_checkpoint(tmp_path)
     assert latest is not None and latest.name == checkpoint_name(12, 2000)
 

@@ -85,7 +85,7 @@ def test_omitted_sections_get_defaults_and_name_defaults_to_stem(tmp_path: Path)
     assert cfg.reward.per_tick == "wellbeing"
     assert cfg.checkpoint.keep_last == 5
     assert cfg.live.steps_per_second == 5.0
-    assert cfg.logging.tensorboard_every_seconds == 2.0
+    assert cfg.logging.tensorboard_every_seconds == 1.0
 
 
 def test_dict_round_trip_is_json_and_equal() -> None:

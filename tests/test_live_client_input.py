@@ -55,7 +55,7 @@ FUZZ: list[tuple[str, str | bytes, str]] = [
     ("false", speed("false"), "steps_per_second must be a finite number"),
     ('"10"', speed('"10"'), "steps_per_second must be a finite number"),
     ("null", speed("null"), "steps_per_second must be a finite number"),
-    ("unknown type", '{"type": "x"}', "unknown message type 'x': expected set_speed"),
+    ("unknown type", '{"type": "x"}', "unknown message type 'x': expected pause_play"),
     ("missing field", '{"type": "set_speed"}', "missing field 'steps_per_second'"),
     ("extra field", speed("10, " + '"x": 1'), "unexpected field 'x'"),
     ("not JSON", "not json", "not valid JSON"),

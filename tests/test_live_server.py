@@ -45,13 +45,14 @@ def test_hello_then_model_then_a_greedy_episode(server: LiveServerThread) -> Non
         assert hello["actions"] == ["UP", "DOWN", "LEFT", "RIGHT", "INTERACT", "WAIT"]
         assert {a["name"] for a in hello["affordances"]} >= {"Bed", "Job", "Bar", "Park"}
         assert receive(ws) == {"type": "history", "episodes": []}
-        assert receive(ws)["type"] == "model_loaded"
+        greeting = [receive(ws)["type"] for _ in range(4)]
+        assert greeting == ["metrics_history", "play_status", "checkpoints", "model_loaded"]
 
         start = receive_until(ws, "episode_start")
         states = []
         while not (states and states[-1]["done"]):
             message = receive(ws)
-            assert message["type"] in {"state", "training_status"}
+            assert message["type"] in {"state", "training_status", "checkpoints", "metrics"}
             if message["type"] == "state":
                 states.append(message)
         end = receive_until(ws, "episode_end")

@@ -1,9 +1,11 @@
 /**
- * Wire protocol of the Townlet live server (server -> client) and the one client -> server
- * message. `parseServerMessage` is the only way untrusted JSON becomes a typed message:
- * it checks every field the page relies on, rejects malformed messages with a reason,
- * and reports unknown message types separately so they can be ignored (forward compatibility).
- * Extra fields on known messages are tolerated and dropped.
+ * Wire protocol of the Townlet live server, mirroring `src/townlet/live/protocol.py`.
+ *
+ * `validateServerMessage` is the only way untrusted JSON becomes a typed message: it checks
+ * every field of every message type, rejects malformed messages with a reason, and reports
+ * unknown types separately (forward compatibility). `parseServerMessage(text)` wraps it for
+ * raw frames: the typed message, or null with a console warning. Extra fields on known
+ * messages are tolerated and dropped (the contract test checks none is lost today).
  */
 
 export type ConnectionStatus = 'connecting' | 'open' | 'closed'
@@ -17,11 +19,51 @@ export interface Affordance {
   y: number
 }
 
+export interface GridSize {
+  width: number
+  height: number
+}
+
+// ------------------------------------------------------------------ world facts (hello.world)
+
+export interface MeterFact {
+  name: string
+  /** Reaching 0 ends the episode. */
+  terminal: boolean
+  /** Below the cascade threshold it drags other meters down. */
+  cascade_source: boolean
+}
+
+export interface SpeedRange {
+  min: number
+  max: number
+}
+
+/** How each checkpoint's greedy evaluation is run (the same seeds every time). */
+export interface EvaluationFacts {
+  worlds: number
+  step_cap: number
+}
+
+/** Everything the page needs to know about the world's rules: it keeps no copies. */
+export interface WorldFacts {
+  meters: MeterFact[]
+  cascade_threshold: number
+  /** Dollars per unit of the money meter (money travels as dollars / scale). */
+  money_scale: number
+  speed_range: SpeedRange
+  /** Live episodes kept for the survival history. */
+  history_length: number
+  evaluation: EvaluationFacts
+}
+
+// ------------------------------------------------------------------ server -> client
+
 export interface HelloMessage {
   type: 'hello'
   config_name: string
   level: string
-  grid: { width: number, height: number }
+  grid: GridSize
   affordances: Affordance[]
   meters: string[]
   actions: string[]
@@ -30,6 +72,9 @@ export interface HelloMessage {
   temporal: boolean
   observability: Observability
   vision_window: number
+  world: WorldFacts
+  /** Where TensorBoard serves this run, when it was started. */
+  tensorboard_url: string | null
 }
 
 export interface ModelLoadedMessage {
@@ -80,12 +125,6 @@ export interface EpisodeEndMessage {
   cause: DeathCause
 }
 
-/** Sent on connect: the live episodes that finished before this page joined, oldest first. */
-export interface HistoryMessage {
-  type: 'history'
-  episodes: HistoryEpisode[]
-}
-
 export interface HistoryEpisode {
   episode: number
   steps: number
@@ -95,22 +134,144 @@ export interface HistoryEpisode {
   checkpoint: string
 }
 
+/** Sent on connect: the live episodes that finished before this page joined, oldest first. */
+export interface HistoryMessage {
+  type: 'history'
+  episodes: HistoryEpisode[]
+}
+
 export interface TrainingStatusMessage {
   type: 'training_status'
   episode: number
   env_step: number
   epsilon: number
   steps_per_second: number
+  /** Epsilon-greedy training episodes, not greedy play. */
   recent_mean_survival: number | null
   running: boolean
-  /** Newest checkpoint file training has written (optional; null when none yet). */
+  paused: boolean
+  curriculum_stage: number | null
+  /** Newest checkpoint file training has written (null when none yet). */
   latest_checkpoint: string | null
+}
+
+/**
+ * Training figures over one reporting window (about 1 s), at its last env step.
+ * `training_survival` and `episode_return` are means over the epsilon-greedy training
+ * episodes that ended in the window (null when none did).
+ */
+export interface MetricPoint {
+  env_step: number
+  episode: number
+  /** Unix seconds. */
+  wall_time: number
+  training_survival: number | null
+  episode_return: number | null
+  td_loss: number | null
+  epsilon: number
+  learning_rate: number
+  steps_per_second: number
+  curriculum_stage: number | null
+}
+
+/** One checkpoint played greedily on the fixed evaluation seeds. */
+export interface EvaluationPoint {
+  checkpoint: string
+  env_step: number
+  episode: number
+  worlds: number
+  step_cap: number
+  mean_survival: number
+  min_survival: number
+  max_survival: number
+  /** Fraction of the worlds that reached the step cap. */
+  share_at_cap: number
+  /** "energy" / "health" / "step_cap" -> worlds that ended so. */
+  causes: Record<string, number>
+  /** Unix seconds when the evaluation finished. */
+  wall_time: number
+}
+
+/** Sent on connect: the whole training history (downsampled) and every evaluation so far. */
+export interface MetricsHistoryMessage {
+  type: 'metrics_history'
+  points: MetricPoint[]
+  /** How many points the history holds before downsampling. */
+  total_points: number
+  evaluations: EvaluationPoint[]
+}
+
+/** New training points since the last message (about once a second). */
+export interface MetricsMessage {
+  type: 'metrics'
+  points: MetricPoint[]
+}
+
+export interface EvaluationMessage {
+  type: 'evaluation'
+  evaluation: EvaluationPoint
+}
+
+export interface CheckpointEntry {
+  name: string
+  env_step: number
+  episode: number
+  /** Never pruned: the first checkpoint past a power-of-two env step. */
+  milestone: boolean
+}
+
+export type CheckpointFollow = 'newest' | 'pinned'
+
+/** The run's kept checkpoints, oldest first, and what live play follows. */
+export interface CheckpointsMessage {
+  type: 'checkpoints'
+  items: CheckpointEntry[]
+  follow: CheckpointFollow
+  pinned: string | null
+  playing: string | null
+}
+
+/** Live play's own controls, as every viewer should show them. */
+export interface PlayStatusMessage {
+  type: 'play_status'
+  paused: boolean
+  steps_per_second: number
+}
+
+/** Sent to this page only: a control request it sent was carried out. */
+export interface AckMessage {
+  type: 'ack'
+  request: string
+  message: string
+}
+
+/** Two worlds with the same seed and layout, one per checkpoint, played in lockstep. */
+export interface CompareStartedMessage {
+  type: 'compare_started'
+  seed: number
+  affordances: Affordance[]
+  left: ModelLoadedMessage
+  right: ModelLoadedMessage
+}
+
+export interface CompareStateMessage {
+  type: 'compare_state'
+  step: number
+  left: StateMessage
+  right: StateMessage
+}
+
+export interface CompareStoppedMessage {
+  type: 'compare_stopped'
+  reason: string
 }
 
 /** Sent to this page only: the server refused a message the page sent, and says why. */
 export interface ErrorMessage {
   type: 'error'
   message: string
+  /** The refused request's type, when it was a known one. */
+  request: string | null
 }
 
 export type ServerMessage =
@@ -123,27 +284,72 @@ export type ServerMessage =
   | HistoryMessage
   | TrainingStatusMessage
   | ErrorMessage
+  | MetricsHistoryMessage
+  | MetricsMessage
+  | EvaluationMessage
+  | CheckpointsMessage
+  | PlayStatusMessage
+  | AckMessage
+  | CompareStartedMessage
+  | CompareStateMessage
+  | CompareStoppedMessage
 
 export type ServerMessageType = ServerMessage['type']
+
+// ------------------------------------------------------------------ client -> server
 
 export interface SetSpeedMessage {
   type: 'set_speed'
   steps_per_second: number
 }
 
-export type ClientMessage = SetSpeedMessage
+export type PickWhen = 'now' | 'next_episode'
 
-/** The server clamps requested speeds to this range; the page offers nothing outside it. */
-export const SPEED_MIN = 0.5
-export const SPEED_MAX = 60
+export interface PickCheckpointMessage {
+  type: 'pick_checkpoint'
+  /** A checkpoint name from the run's list, or null to follow the newest. */
+  name: string | null
+  when: PickWhen
+}
+
+export interface StartCompareMessage {
+  type: 'start_compare'
+  /** null: the server's default (earliest milestone on the left, newest on the right). */
+  left: string | null
+  right: string | null
+}
+
+export type SimpleControlType = 'pause_training' | 'resume_training' | 'pause_play' | 'resume_play' | 'step_play' | 'stop_compare'
+
+export interface SimpleControlMessage {
+  type: SimpleControlType
+}
+
+export type ClientMessage = SetSpeedMessage | PickCheckpointMessage | StartCompareMessage | SimpleControlMessage
+export type ClientMessageType = ClientMessage['type']
+
+/** set_speed within the world's speed range (the server clamps too; the page asks for nothing outside it). */
+export function setSpeedMessage(stepsPerSecond: number, range: SpeedRange): SetSpeedMessage {
+  const clamped = Math.min(range.max, Math.max(range.min, stepsPerSecond))
+  return { type: 'set_speed', steps_per_second: clamped }
+}
+
+export function pickCheckpointMessage(name: string | null, when: PickWhen): PickCheckpointMessage {
+  return { type: 'pick_checkpoint', name, when }
+}
+
+export function startCompareMessage(left: string | null, right: string | null): StartCompareMessage {
+  return { type: 'start_compare', left, right }
+}
+
+// ------------------------------------------------------------------ validation
 
 export type ParseResult =
   | { kind: 'message', message: ServerMessage }
   | { kind: 'unknown', type: string }
   | { kind: 'malformed', error: string }
 
-// --- field readers: each returns the typed value or throws a Malformed with the field path ---
-
+/** Field readers: each returns the typed value or throws a Malformed naming the field's path. */
 class Malformed extends Error {}
 
 type Obj = Record<string, unknown>
@@ -157,104 +363,169 @@ function fail(path: string, expected: string, value: unknown): never {
   throw new Malformed(`${path}: expected ${expected}, got ${got}`)
 }
 
-function str(o: Obj, key: string, path = key): string {
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key
+}
+
+/** A reader of one field of an object; `at` is the object's own path ('' at the top). */
+type Reader<T> = (o: Obj, key: string, at?: string) => T
+
+const str: Reader<string> = (o, key, at = '') => {
   const v = o[key]
-  return typeof v === 'string' ? v : fail(path, 'string', v)
+  return typeof v === 'string' ? v : fail(join(at, key), 'string', v)
 }
 
-function nonEmptyStr(o: Obj, key: string): string {
-  const v = str(o, key)
-  return v.length > 0 ? v : fail(key, 'non-empty string', v)
+const nonEmptyStr: Reader<string> = (o, key, at = '') => {
+  const v = str(o, key, at)
+  return v.length > 0 ? v : fail(join(at, key), 'non-empty string', v)
 }
 
-function num(o: Obj, key: string, path = key): number {
+const num: Reader<number> = (o, key, at = '') => {
   const v = o[key]
-  return typeof v === 'number' && Number.isFinite(v) ? v : fail(path, 'finite number', v)
+  return typeof v === 'number' && Number.isFinite(v) ? v : fail(join(at, key), 'finite number', v)
 }
 
-function count(o: Obj, key: string, path = key): number {
-  const v = num(o, key, path)
-  return Number.isInteger(v) && v >= 0 ? v : fail(path, 'non-negative integer', v)
+const int: Reader<number> = (o, key, at = '') => {
+  const v = num(o, key, at)
+  return Number.isInteger(v) ? v : fail(join(at, key), 'integer', v)
 }
 
-function positiveInt(o: Obj, key: string, path = key): number {
-  const v = count(o, key, path)
-  return v > 0 ? v : fail(path, 'positive integer', v)
+const count: Reader<number> = (o, key, at = '') => {
+  const v = int(o, key, at)
+  return v >= 0 ? v : fail(join(at, key), 'non-negative integer', v)
 }
 
-function bool(o: Obj, key: string): boolean {
+const positiveInt: Reader<number> = (o, key, at = '') => {
+  const v = count(o, key, at)
+  return v > 0 ? v : fail(join(at, key), 'positive integer', v)
+}
+
+const nonNegative: Reader<number> = (o, key, at = '') => {
+  const v = num(o, key, at)
+  return v >= 0 ? v : fail(join(at, key), 'non-negative number', v)
+}
+
+const positive: Reader<number> = (o, key, at = '') => {
+  const v = num(o, key, at)
+  return v > 0 ? v : fail(join(at, key), 'positive number', v)
+}
+
+const bool: Reader<boolean> = (o, key, at = '') => {
   const v = o[key]
-  return typeof v === 'boolean' ? v : fail(key, 'boolean', v)
+  return typeof v === 'boolean' ? v : fail(join(at, key), 'boolean', v)
 }
 
-function nullable<T>(o: Obj, key: string, read: (o: Obj, key: string) => T): T | null {
-  return o[key] === null ? null : read(o, key)
+/** A fraction in [0, 1] (meters, progress, shares); float noise is allowed. */
+const unit: Reader<number> = (o, key, at = '') => {
+  const v = num(o, key, at)
+  return v >= -1e-6 && v <= 1 + 1e-6 ? v : fail(join(at, key), 'number in [0, 1]', v)
 }
 
-function array(o: Obj, key: string): unknown[] {
+function nullable<T>(read: Reader<T>): Reader<T | null> {
+  return (o, key, at = '') => (o[key] === null ? null : read(o, key, at))
+}
+
+/** A field the server always sends but older servers may omit: missing reads as null. */
+function optionalNullable<T>(read: Reader<T>): Reader<T | null> {
+  return (o, key, at = '') => (o[key] === undefined || o[key] === null ? null : read(o, key, at))
+}
+
+function oneOf<T extends string>(allowed: readonly T[]): Reader<T> {
+  return (o, key, at = '') => {
+    const v = o[key]
+    const found = allowed.find(a => a === v)
+    return found ?? fail(join(at, key), allowed.map(a => `'${a}'`).join(' | '), v)
+  }
+}
+
+function object(o: Obj, key: string, at = ''): Obj {
   const v = o[key]
-  return Array.isArray(v) ? v : fail(key, 'array', v)
+  return isObject(v) ? v : fail(join(at, key), 'object', v)
 }
 
-function stringArray(o: Obj, key: string): string[] {
-  return array(o, key).map((v, i) => (typeof v === 'string' ? v : fail(`${key}[${i}]`, 'string', v)))
-}
-
-function numberArray(o: Obj, key: string): number[] {
-  return array(o, key).map((v, i) =>
-    typeof v === 'number' && Number.isFinite(v) ? v : fail(`${key}[${i}]`, 'finite number', v))
-}
-
-function boolArray(o: Obj, key: string): boolean[] {
-  return array(o, key).map((v, i) => (typeof v === 'boolean' ? v : fail(`${key}[${i}]`, 'boolean', v)))
-}
-
-function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[]): T {
+/** Array of objects, each read by `item` with its own path (`key[i]`). */
+function objects<T>(o: Obj, key: string, item: (it: Obj, path: string) => T, at = ''): T[] {
+  const path = join(at, key)
   const v = o[key]
-  const found = allowed.find(a => a === v)
-  return found ?? fail(key, allowed.map(a => `'${a}'`).join(' | '), v)
-}
-
-function unit(o: Obj, key: string, path = key): number {
-  const v = num(o, key, path)
-  // Meters are clamped to [0, 1] by the world; allow float noise, reject anything else.
-  return v >= -1e-6 && v <= 1 + 1e-6 ? v : fail(path, 'number in [0, 1]', v)
-}
-
-function affordances(o: Obj, key: string): Affordance[] {
-  return array(o, key).map((item, i) => {
-    const path = `${key}[${i}]`
-    if (!isObject(item))
-      fail(path, 'object', item)
-    return {
-      name: str(item, 'name', `${path}.name`),
-      x: count(item, 'x', `${path}.x`),
-      y: count(item, 'y', `${path}.y`),
-    }
+  if (!Array.isArray(v))
+    fail(path, 'array', v)
+  return v.map((element, i) => {
+    const p = `${path}[${i}]`
+    return isObject(element) ? item(element, p) : fail(p, 'object', element)
   })
 }
 
-function meterValues(o: Obj, key: string): Record<string, number> {
-  const v = o[key]
-  if (!isObject(v))
-    fail(key, 'object', v)
-  const out: Record<string, number> = {}
-  for (const name of Object.keys(v))
-    out[name] = unit(v, name, `${key}.${name}`)
-  return out
+function primitives<T>(check: (v: unknown) => v is T, expected: string): Reader<T[]> {
+  return (o, key, at = '') => {
+    const path = join(at, key)
+    const v = o[key]
+    if (!Array.isArray(v))
+      fail(path, 'array', v)
+    return v.map((element, i) => (check(element) ? element : fail(`${path}[${i}]`, expected, element)))
+  }
 }
 
-// --- per-type parsers ---
+const stringArray = primitives((v): v is string => typeof v === 'string', 'string')
+const numberArray = primitives((v): v is number => typeof v === 'number' && Number.isFinite(v), 'finite number')
+const boolArray = primitives((v): v is boolean => typeof v === 'boolean', 'boolean')
+
+/** A JSON object of values read by `read`, keyed by any string. */
+function record<T>(read: Reader<T>): Reader<Record<string, T>> {
+  return (o, key, at = '') => {
+    const v = object(o, key, at)
+    const path = join(at, key)
+    const out: Record<string, T> = {}
+    for (const name of Object.keys(v))
+      out[name] = read(v, name, path)
+    return out
+  }
+}
+
+// --- shared shapes ---
 
 const CAUSES = ['energy', 'health', 'step_cap'] as const
 const OBSERVABILITY = ['full', 'partial'] as const
+const FOLLOW = ['newest', 'pinned'] as const
+
+function readAffordances(o: Obj, key: string, at = ''): Affordance[] {
+  return objects(o, key, (a, p) => ({ name: str(a, 'name', p), x: count(a, 'x', p), y: count(a, 'y', p) }), at)
+}
+
+/** A nested message (compare sides) carries its own `type`; it must be the expected one. */
+function nested<T extends ServerMessage>(o: Obj, key: string, type: T['type'], parse: (it: Obj, at: string) => T, at = ''): T {
+  const v = object(o, key, at)
+  const path = join(at, key)
+  if (v.type !== type)
+    fail(`${path}.type`, `'${type}'`, v.type)
+  return parse(v, path)
+}
+
+function parseWorld(o: Obj, at: string): WorldFacts {
+  const speed = object(o, 'speed_range', at)
+  const speedAt = join(at, 'speed_range')
+  const speedRange = { min: positive(speed, 'min', speedAt), max: positive(speed, 'max', speedAt) }
+  if (speedRange.min > speedRange.max)
+    throw new Malformed(`${speedAt}: min ${speedRange.min} is above max ${speedRange.max}`)
+  const evaluation = object(o, 'evaluation', at)
+  const evalAt = join(at, 'evaluation')
+  return {
+    meters: objects(o, 'meters', (m, p) => ({
+      name: nonEmptyStr(m, 'name', p),
+      terminal: bool(m, 'terminal', p),
+      cascade_source: bool(m, 'cascade_source', p),
+    }), at),
+    cascade_threshold: unit(o, 'cascade_threshold', at),
+    money_scale: positive(o, 'money_scale', at),
+    speed_range: speedRange,
+    history_length: positiveInt(o, 'history_length', at),
+    evaluation: { worlds: positiveInt(evaluation, 'worlds', evalAt), step_cap: positiveInt(evaluation, 'step_cap', evalAt) },
+  }
+}
 
 function parseHello(o: Obj): HelloMessage {
-  const gridRaw = o.grid
-  if (!isObject(gridRaw))
-    fail('grid', 'object', gridRaw)
-  const grid = { width: positiveInt(gridRaw, 'width', 'grid.width'), height: positiveInt(gridRaw, 'height', 'grid.height') }
-  const places = affordances(o, 'affordances')
+  const gridRaw = object(o, 'grid')
+  const grid = { width: positiveInt(gridRaw, 'width', 'grid'), height: positiveInt(gridRaw, 'height', 'grid') }
+  const places = readAffordances(o, 'affordances')
   places.forEach((a, i) => {
     if (a.x >= grid.width || a.y >= grid.height)
       throw new Malformed(`affordances[${i}]: (${a.x}, ${a.y}) is outside the ${grid.width} x ${grid.height} grid`)
@@ -270,75 +541,106 @@ function parseHello(o: Obj): HelloMessage {
     affordances: places,
     meters: stringArray(o, 'meters'),
     actions,
-    steps_per_second: num(o, 'steps_per_second'),
+    steps_per_second: positive(o, 'steps_per_second'),
     step_cap: positiveInt(o, 'step_cap'),
     temporal: bool(o, 'temporal'),
-    observability: oneOf(o, 'observability', OBSERVABILITY),
+    observability: oneOf(OBSERVABILITY)(o, 'observability'),
     vision_window: positiveInt(o, 'vision_window'),
+    world: parseWorld(object(o, 'world'), 'world'),
+    tensorboard_url: optionalNullable(str)(o, 'tensorboard_url'),
   }
 }
 
-function parseModelLoaded(o: Obj): ModelLoadedMessage {
+function parseModelLoaded(o: Obj, at = ''): ModelLoadedMessage {
   return {
     type: 'model_loaded',
-    checkpoint: nonEmptyStr(o, 'checkpoint'),
-    episode: count(o, 'episode'),
-    env_step: count(o, 'env_step'),
-    saved_at: str(o, 'saved_at'),
-    untrained: bool(o, 'untrained'),
+    checkpoint: nonEmptyStr(o, 'checkpoint', at),
+    episode: count(o, 'episode', at),
+    env_step: count(o, 'env_step', at),
+    saved_at: str(o, 'saved_at', at),
+    untrained: bool(o, 'untrained', at),
   }
 }
 
-function parseState(o: Obj): StateMessage {
-  const q = numberArray(o, 'q_values')
-  const mask = boolArray(o, 'action_mask')
+function parseState(o: Obj, at = ''): StateMessage {
+  const q = numberArray(o, 'q_values', at)
+  const mask = boolArray(o, 'action_mask', at)
   if (q.length !== mask.length)
-    throw new Malformed(`q_values (${q.length}) and action_mask (${mask.length}) differ in length`)
+    throw new Malformed(`${at ? `${at}: ` : ''}q_values (${q.length}) and action_mask (${mask.length}) differ in length`)
   return {
     type: 'state',
-    episode: count(o, 'episode'),
-    step: count(o, 'step'),
-    x: count(o, 'x'),
-    y: count(o, 'y'),
-    meters: meterValues(o, 'meters'),
-    action: nullable(o, 'action', str),
+    episode: count(o, 'episode', at),
+    step: count(o, 'step', at),
+    x: count(o, 'x', at),
+    y: count(o, 'y', at),
+    meters: record(unit)(o, 'meters', at),
+    action: nullable(str)(o, 'action', at),
     q_values: q,
     action_mask: mask,
-    reward: num(o, 'reward'),
-    done: bool(o, 'done'),
-    standing_on: nullable(o, 'standing_on', str),
-    time_of_day: nullable(o, 'time_of_day', num),
-    interaction_progress: nullable(o, 'interaction_progress', unit),
+    reward: num(o, 'reward', at),
+    done: bool(o, 'done', at),
+    standing_on: nullable(str)(o, 'standing_on', at),
+    time_of_day: nullable(num)(o, 'time_of_day', at),
+    interaction_progress: nullable(unit)(o, 'interaction_progress', at),
   }
+}
+
+function parseMetricPoint(o: Obj, at: string): MetricPoint {
+  return {
+    env_step: count(o, 'env_step', at),
+    episode: count(o, 'episode', at),
+    wall_time: num(o, 'wall_time', at),
+    training_survival: nullable(nonNegative)(o, 'training_survival', at),
+    episode_return: nullable(num)(o, 'episode_return', at),
+    td_loss: nullable(num)(o, 'td_loss', at),
+    epsilon: unit(o, 'epsilon', at),
+    learning_rate: nonNegative(o, 'learning_rate', at),
+    steps_per_second: nonNegative(o, 'steps_per_second', at),
+    curriculum_stage: nullable(int)(o, 'curriculum_stage', at),
+  }
+}
+
+function parseEvaluationPoint(o: Obj, at: string): EvaluationPoint {
+  const e: EvaluationPoint = {
+    checkpoint: nonEmptyStr(o, 'checkpoint', at),
+    env_step: count(o, 'env_step', at),
+    episode: count(o, 'episode', at),
+    worlds: positiveInt(o, 'worlds', at),
+    step_cap: positiveInt(o, 'step_cap', at),
+    mean_survival: nonNegative(o, 'mean_survival', at),
+    min_survival: count(o, 'min_survival', at),
+    max_survival: count(o, 'max_survival', at),
+    share_at_cap: unit(o, 'share_at_cap', at),
+    causes: record(count)(o, 'causes', at),
+    wall_time: num(o, 'wall_time', at),
+  }
+  if (e.min_survival > e.max_survival)
+    throw new Malformed(`${at}: min_survival ${e.min_survival} is above max_survival ${e.max_survival}`)
+  return e
 }
 
 const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { type: K }> } = {
   hello: parseHello,
-  model_loaded: parseModelLoaded,
+  model_loaded: o => parseModelLoaded(o),
   waiting_for_model: o => ({ type: 'waiting_for_model', message: str(o, 'message') }),
-  episode_start: o => ({ type: 'episode_start', episode: count(o, 'episode'), affordances: affordances(o, 'affordances') }),
-  state: parseState,
+  episode_start: o => ({ type: 'episode_start', episode: count(o, 'episode'), affordances: readAffordances(o, 'affordances') }),
+  state: o => parseState(o),
   episode_end: o => ({
     type: 'episode_end',
     episode: count(o, 'episode'),
     steps: count(o, 'steps'),
     return: num(o, 'return'),
-    cause: oneOf(o, 'cause', CAUSES),
+    cause: oneOf(CAUSES)(o, 'cause'),
   }),
   history: o => ({
     type: 'history',
-    episodes: array(o, 'episodes').map((item, i) => {
-      const path = `episodes[${i}]`
-      if (!isObject(item))
-        fail(path, 'object', item)
-      return {
-        episode: count(item, 'episode', `${path}.episode`),
-        steps: count(item, 'steps', `${path}.steps`),
-        return: num(item, 'return', `${path}.return`),
-        cause: oneOf(item, 'cause', CAUSES),
-        checkpoint: nonEmptyStr(item, 'checkpoint'),
-      }
-    }),
+    episodes: objects(o, 'episodes', (e, p) => ({
+      episode: count(e, 'episode', p),
+      steps: count(e, 'steps', p),
+      return: num(e, 'return', p),
+      cause: oneOf(CAUSES)(e, 'cause', p),
+      checkpoint: nonEmptyStr(e, 'checkpoint', p),
+    })),
   }),
   training_status: o => ({
     type: 'training_status',
@@ -346,11 +648,49 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     env_step: count(o, 'env_step'),
     epsilon: num(o, 'epsilon'),
     steps_per_second: num(o, 'steps_per_second'),
-    recent_mean_survival: nullable(o, 'recent_mean_survival', num),
+    recent_mean_survival: nullable(num)(o, 'recent_mean_survival'),
     running: bool(o, 'running'),
-    latest_checkpoint: o.latest_checkpoint === undefined ? null : nullable(o, 'latest_checkpoint', str),
+    paused: bool(o, 'paused'),
+    curriculum_stage: nullable(int)(o, 'curriculum_stage'),
+    latest_checkpoint: optionalNullable(str)(o, 'latest_checkpoint'),
   }),
-  error: o => ({ type: 'error', message: str(o, 'message') }),
+  error: o => ({ type: 'error', message: str(o, 'message'), request: optionalNullable(str)(o, 'request') }),
+  metrics_history: o => ({
+    type: 'metrics_history',
+    points: objects(o, 'points', parseMetricPoint),
+    total_points: count(o, 'total_points'),
+    evaluations: objects(o, 'evaluations', parseEvaluationPoint),
+  }),
+  metrics: o => ({ type: 'metrics', points: objects(o, 'points', parseMetricPoint) }),
+  evaluation: o => ({ type: 'evaluation', evaluation: parseEvaluationPoint(object(o, 'evaluation'), 'evaluation') }),
+  checkpoints: o => ({
+    type: 'checkpoints',
+    items: objects(o, 'items', (c, p) => ({
+      name: nonEmptyStr(c, 'name', p),
+      env_step: count(c, 'env_step', p),
+      episode: count(c, 'episode', p),
+      milestone: bool(c, 'milestone', p),
+    })),
+    follow: oneOf(FOLLOW)(o, 'follow'),
+    pinned: nullable(str)(o, 'pinned'),
+    playing: nullable(str)(o, 'playing'),
+  }),
+  play_status: o => ({ type: 'play_status', paused: bool(o, 'paused'), steps_per_second: positive(o, 'steps_per_second') }),
+  ack: o => ({ type: 'ack', request: str(o, 'request'), message: str(o, 'message') }),
+  compare_started: o => ({
+    type: 'compare_started',
+    seed: int(o, 'seed'),
+    affordances: readAffordances(o, 'affordances'),
+    left: nested(o, 'left', 'model_loaded', parseModelLoaded),
+    right: nested(o, 'right', 'model_loaded', parseModelLoaded),
+  }),
+  compare_state: o => ({
+    type: 'compare_state',
+    step: count(o, 'step'),
+    left: nested(o, 'left', 'state', parseState),
+    right: nested(o, 'right', 'state', parseState),
+  }),
+  compare_stopped: o => ({ type: 'compare_stopped', reason: str(o, 'reason') }),
 }
 
 function isKnownType(type: string): type is ServerMessageType {
@@ -358,7 +698,7 @@ function isKnownType(type: string): type is ServerMessageType {
 }
 
 /** Validate one decoded JSON value as a server message. Never throws. */
-export function parseServerMessage(data: unknown): ParseResult {
+export function validateServerMessage(data: unknown): ParseResult {
   if (!isObject(data))
     return { kind: 'malformed', error: 'message is not a JSON object' }
   const type = data.type
@@ -372,11 +712,28 @@ export function parseServerMessage(data: unknown): ParseResult {
   catch (err) {
     if (err instanceof Malformed)
       return { kind: 'malformed', error: `${type}: ${err.message}` }
-    throw err
+    return { kind: 'malformed', error: `${type}: ${String(err)}` }
   }
 }
 
-export function setSpeedMessage(stepsPerSecond: number): SetSpeedMessage {
-  const clamped = Math.min(SPEED_MAX, Math.max(SPEED_MIN, stepsPerSecond))
-  return { type: 'set_speed', steps_per_second: clamped }
+/**
+ * One raw text frame as a typed message, or null (with a console warning saying why) when it
+ * is not JSON, malformed, or of a type this page does not know. Never throws.
+ */
+export function parseServerMessage(text: string): ServerMessage | null {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  }
+  catch {
+    console.warn(`[townlet] dropped a frame that is not JSON: ${text.slice(0, 80)}`)
+    return null
+  }
+  const result = validateServerMessage(data)
+  if (result.kind === 'message')
+    return result.message
+  console.warn(result.kind === 'unknown'
+    ? `[townlet] ignored a message of unknown type '${result.type}'`
+    : `[townlet] dropped a malformed message: ${result.error}`)
+  return null
 }

@@ -1,28 +1,32 @@
 /**
- * What the page knows about the Townlet world beyond the protocol, for presentation only:
- * facts fixed by WORLD.md (terminal meters, the cascade threshold) and how things look.
+ * How the Townlet world looks on the page: colours, icons, labels, and how meter values read.
+ * The world's rules (terminal meters, the cascade threshold, the money scale, the speed range)
+ * are not here: they come from the server's hello (`hello.world`), so the page keeps no copies.
  * Names the page does not know still render, with a neutral look.
  */
 
-/** Meters whose reaching 0 ends the episode. */
-export const TERMINAL_METERS: ReadonlySet<string> = new Set(['energy', 'health'])
+import type { MeterFact, SpeedRange, WorldFacts } from './protocol'
 
-/** Below this a source meter drags others down each tick (WORLD.md, Cascades). */
-export const CASCADE_THRESHOLD = 0.3
-/** Above the cascade threshold but worth a glance. */
-export const WARN_THRESHOLD = 0.5
+/** Presentation: a meter this far above the cascade threshold is still worth a glance. */
+export const WARN_MARGIN = 0.2
 
-/** Meters that drag others down when below the cascade threshold (WORLD.md, Cascades). */
-export const CASCADE_SOURCES: ReadonlySet<string> = new Set(['satiation', 'hygiene', 'mood', 'social'])
-
-/** Money is not a body meter: it starts at $50 and is only "low" when little is affordable. */
-const MONEY_LOW = 0.1
-const MONEY_WARN = 0.2
+/** The money meter is not a body meter: it has no cascade and reads in dollars. */
+export const MONEY_METER = 'money'
+/** Presentation: money is "low" when little is affordable, in dollars. */
+const MONEY_LOW_DOLLARS = 10
+const MONEY_WARN_DOLLARS = 20
 
 export type MeterLevel = 'ok' | 'warn' | 'low'
 
-export function meterLevel(value: number, name = ''): MeterLevel {
-  const [low, warn] = name === 'money' ? [MONEY_LOW, MONEY_WARN] : [CASCADE_THRESHOLD, WARN_THRESHOLD]
+export function meterFact(world: WorldFacts | null, name: string): MeterFact | undefined {
+  return world?.meters.find(m => m.name === name)
+}
+
+/** Low below the world's cascade threshold, warn a little above it; money by dollars. */
+export function meterLevel(value: number, name: string, world: WorldFacts): MeterLevel {
+  const [low, warn] = name === MONEY_METER
+    ? [MONEY_LOW_DOLLARS / world.money_scale, MONEY_WARN_DOLLARS / world.money_scale]
+    : [world.cascade_threshold, world.cascade_threshold + WARN_MARGIN]
   if (value < low)
     return 'low'
   if (value < warn)
@@ -30,14 +34,33 @@ export function meterLevel(value: number, name = ''): MeterLevel {
   return 'ok'
 }
 
-/** Whether a meter's bar carries the 0.3 tick (money has no cascade and no such threshold). */
+/** Whether a meter's bar carries the cascade-threshold tick (money has no cascade). */
 export function hasThresholdTick(name: string): boolean {
-  return name !== 'money'
+  return name !== MONEY_METER
 }
 
-/** Money travels as dollars / 100. */
-export function formatMeter(name: string, value: number): string {
-  return name === 'money' ? `$${Math.round(value * 100)}` : value.toFixed(2)
+/** Money travels as dollars / money_scale; other meters as fractions. */
+export function formatMeter(name: string, value: number, world: WorldFacts | null): string {
+  if (name === MONEY_METER && world)
+    return `$${Math.round(value * world.money_scale)}`
+  return value.toFixed(2)
+}
+
+/** Presentation: round paces the speed control offers, kept to the world's speed range. */
+const SPEED_CANDIDATES = [0.5, 1, 2, 5, 10, 20, 60, 120, 240]
+const MAX_SPEED_BUTTONS = 7
+
+/** Speed buttons for a range: its two ends and the round paces between them (at most 7). */
+export function speedPresets(range: SpeedRange | null): number[] {
+  if (!range)
+    return []
+  const inside = SPEED_CANDIDATES.filter(p => p > range.min + 1e-9 && p < range.max - 1e-9)
+  const room = MAX_SPEED_BUTTONS - 2
+  // Too many: keep an even spread between the ends.
+  const picked = inside.length <= room
+    ? inside
+    : Array.from({ length: room }, (_, i) => inside[Math.round((i * (inside.length - 1)) / (room - 1))] ?? range.min)
+  return [...new Set([range.min, ...picked, range.max])]
 }
 
 export const METER_COLORS: Record<string, string> = {

@@ -14,11 +14,13 @@ from torch.utils.tensorboard import SummaryWriter
 
 from townlet.checkpoints import CheckpointError
 from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
+from townlet.evaluation.log import copy_evaluations_up_to
 from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
 from townlet.orchestrator.console_log import configure_console_logging
+from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
 from townlet.orchestrator.run_paths import (
@@ -27,7 +29,9 @@ from townlet.orchestrator.run_paths import (
     find_resume_checkpoint,
     make_run_paths,
 )
+from townlet.orchestrator.tensorboard import DEFAULT_PORT as DEFAULT_TENSORBOARD_PORT
 from townlet.orchestrator.training_worker import TrainingWorker
+from townlet.run_records import evaluation_log, metrics_log
 
 log = logging.getLogger("townlet.orchestrator")
 
@@ -78,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh",
         action="store_true",
         help="start from scratch instead of resuming the last run of this config",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        nargs="?",
+        type=int,
+        const=DEFAULT_TENSORBOARD_PORT,
+        default=None,
+        metavar="PORT",
+        help=f"also start TensorBoard on the runs folder (port {DEFAULT_TENSORBOARD_PORT} "
+        "unless given); the page links to it",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     parser.add_argument(
@@ -136,6 +150,22 @@ def remove_unused_run(paths: RunPaths) -> None:
             parent.rmdir()
         except OSError:  # not empty: earlier runs live there
             break
+
+
+def continue_records(resumed_checkpoint: Path, run_dir: Path, env_step: int) -> None:
+    """Start a resumed run's charts with the history its checkpoint continues.
+
+    The earlier run's records past ``env_step`` (written after its last checkpoint, before a
+    crash) are left out: training replays that stretch from the checkpoint.
+    """
+    earlier = resumed_checkpoint.parent.parent
+    if earlier == run_dir or not earlier.is_dir():
+        return
+    try:
+        metrics_log(earlier).copy_up_to(metrics_log(run_dir).path, env_step)
+        copy_evaluations_up_to(evaluation_log(earlier).path, evaluation_log(run_dir).path, env_step)
+    except OSError as error:
+        log.warning("the charts will start at this run: could not copy %s (%s)", earlier, error)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -227,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     writer: SummaryWriter | None = None
     try:
         writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
-        trainer = DQNTrainer(config, device, paths.checkpoint_dir, writer)
+        trainer = DQNTrainer(
+            config, device, paths.checkpoint_dir, writer, metrics=metrics_log(paths.run_dir)
+        )
         if resume is not None:
             trainer.load_state_dict(resume.state)
             log.info(
@@ -236,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 trainer.episode,
                 trainer.env_step,
             )
+            continue_records(resume.path, paths.run_dir, trainer.env_step)
         # One catalog for trainer and player: pruning spares what plays, both skip bad files.
         app = create_app(
             config,
@@ -243,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             trainer.progress,
             page_origins=page_origins(args.frontend_port),
             catalog=trainer.catalog,
+            run_dir=paths.run_dir,
+            training_control=trainer,
         )
         server = LiveServerThread(app, api_socket)
     except KeyboardInterrupt:
@@ -253,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         remove_unused_run(paths)
         raise
     log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
-    log.info("TensorBoard: tensorboard --logdir %s", paths.tensorboard_dir.parent.parent)
+    if args.tensorboard is None:
+        log.info("TensorBoard: add --tensorboard, or run tensorboard --logdir %s", args.runs_dir)
+    evaluator = (
+        EvaluatorProcess(args.config, paths.checkpoint_dir, evaluation_log(paths.run_dir).path)
+        if config.evaluation.enabled
+        else None
+    )
     orchestrator = Orchestrator(
         TrainingWorker(trainer, writer),
         server,
@@ -262,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             frontend_port=args.frontend_port,
             open_browser=not args.no_browser,
             start_frontend=not args.no_frontend,
+            tensorboard_port=args.tensorboard,
+            tensorboard_logdir=args.runs_dir,
         ),
+        evaluator,
     )
     return orchestrator.run()
 

@@ -17,8 +17,9 @@ from websockets.sync.client import ClientConnection
 
 from tests.support.tiny import tiny_config
 from townlet.learner.trainer import DQNTrainer
-from townlet.live.app import LiveSession, create_app
+from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, bind_socket
+from townlet.live.session import LiveSession
 
 PAGE_ORIGINS = ("http://127.0.0.1:5173", "http://localhost:5173")
 

@@ -1,26 +1,33 @@
 import type { ComputedRef, Ref } from 'vue'
+import type { ClientMessage, PickWhen } from '../protocol'
+import type { RunControls } from './controls'
 import type { LiveSocket } from './useLiveSocket'
-import { computed } from 'vue'
-import { setSpeedMessage } from '../protocol'
+import { computed, watch } from 'vue'
+import { pickCheckpointMessage, setSpeedMessage, startCompareMessage } from '../protocol'
+import { useCompareStore } from '../stores/compare'
+import { useFeedbackStore } from '../stores/feedback'
 import { useRunStore } from '../stores/run'
 import { connectionView, type ConnectionView } from './connectionView'
 import { liveSocketUrl, useLiveSocket } from './useLiveSocket'
 import { useNow } from './useNow'
 
 /**
- * Wires the one live socket to the run store. Called once, by the root component; children
- * get data from the store and report user intent (speed) upward, never touching the socket.
+ * Wires the one live socket to the stores. Called once, by the root component, which provides
+ * `controls` to the components below; they get data from the stores and ask for changes through
+ * `controls`, never touching the socket.
  */
 export interface LiveRun {
   socket: LiveSocket
   connection: ComputedRef<ConnectionView>
   now: Readonly<Ref<number>>
-  setSpeed: (stepsPerSecond: number) => boolean
+  controls: RunControls
   reconnect: () => void
 }
 
 export function useLiveRun(): LiveRun {
   const store = useRunStore()
+  const compare = useCompareStore()
+  const feedback = useFeedbackStore()
   const socket = useLiveSocket(() => liveSocketUrl(), {
     onMessage: data => store.ingest(data),
   })
@@ -35,13 +42,47 @@ export function useLiveRun(): LiveRun {
     now: now.value,
   }))
 
-  function setSpeed(stepsPerSecond: number): boolean {
-    const msg = setSpeedMessage(stepsPerSecond)
+  // A comparison lives on the server side of this connection: a drop ends it.
+  watch(socket.status, (status) => {
+    if (status === 'closed')
+      compare.connectionLost()
+  })
+
+  /** Send one request; the feedback store tracks its answer (ack or error). */
+  function send(msg: ClientMessage): boolean {
     const sent = socket.send(msg)
     if (sent)
-      store.noteSpeedRequest(msg.steps_per_second)
+      feedback.sent(msg.type)
+    else
+      feedback.notSent(msg.type)
     return sent
   }
 
-  return { socket, connection, now, setSpeed, reconnect: socket.open }
+  const controls: RunControls = {
+    setSpeed(stepsPerSecond: number): boolean {
+      const range = store.speedRange
+      if (!range)
+        return false
+      const msg = setSpeedMessage(stepsPerSecond, range)
+      const sent = send(msg)
+      if (sent)
+        store.noteSpeedRequest(msg.steps_per_second)
+      return sent
+    },
+    pauseTraining: () => send({ type: 'pause_training' }),
+    resumeTraining: () => send({ type: 'resume_training' }),
+    pausePlay: () => send({ type: 'pause_play' }),
+    resumePlay: () => send({ type: 'resume_play' }),
+    stepPlay: () => send({ type: 'step_play' }),
+    pickCheckpoint: (name: string | null, when: PickWhen) => send(pickCheckpointMessage(name, when)),
+    startCompare(left: string | null, right: string | null): boolean {
+      const sent = send(startCompareMessage(left, right))
+      if (sent)
+        compare.noteRequested(left, right)
+      return sent
+    },
+    stopCompare: () => send({ type: 'stop_compare' }),
+  }
+
+  return { socket, connection, now, controls, reconnect: socket.open }
 }

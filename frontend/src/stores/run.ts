@@ -1,26 +1,35 @@
 import type {
   Affordance,
+  CheckpointsMessage,
   DeathCause,
   EpisodeEndMessage,
-  HistoryMessage,
   HelloMessage,
+  HistoryMessage,
   ModelLoadedMessage,
+  PlayStatusMessage,
   ServerMessage,
+  SpeedRange,
   StateMessage,
   TrainingStatusMessage,
+  WorldFacts,
 } from '../protocol'
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
-import { parseServerMessage } from '../protocol'
+import { validateServerMessage } from '../protocol'
+import { useCompareStore } from './compare'
+import { useFeedbackStore } from './feedback'
+import { useMetricsStore } from './metrics'
 
 /**
  * Run state as the page knows it: what the server said, when it said it, and what the page
  * derived from it (return so far, survival history). Everything here comes from messages;
- * nothing is guessed. The socket is not here: `useLiveRun` feeds `ingest()`.
+ * nothing is guessed. The socket is not here: `useLiveRun` feeds `ingest()`, which validates
+ * each frame and hands it on: training curves to the metrics store, side-by-side play to the
+ * compare store, answers to this page's requests to the feedback store.
  */
 
-/** How many finished live episodes the history keeps. */
-export const HISTORY_LIMIT = 30
+/** Finished live episodes kept before hello says how many (hello.world.history_length). */
+export const DEFAULT_HISTORY_LIMIT = 30
 /** Trail of recent agent cells drawn behind the marker. */
 export const TRAIL_LIMIT = 8
 /** State messages used to measure the actual play rate. */
@@ -47,6 +56,10 @@ export interface TrainingSnapshot extends TrainingStatusMessage {
 }
 
 export const useRunStore = defineStore('run', () => {
+  const metrics = useMetricsStore()
+  const compare = useCompareStore()
+  const feedback = useFeedbackStore()
+
   const hello = shallowRef<HelloMessage | null>(null)
   const affordances = shallowRef<Affordance[]>([])
   const model = shallowRef<LoadedModel | null>(null)
@@ -63,19 +76,28 @@ export const useRunStore = defineStore('run', () => {
   const history = ref<EpisodeRecord[]>([])
   const trail = ref<{ x: number, y: number }[]>([])
 
-  /** Speed last announced by the server (hello) or requested by this page. */
+  /** Live play's pause and pace, as the server last announced them to every viewer. */
+  const playStatus = shallowRef<PlayStatusMessage | null>(null)
+  /** The run's kept checkpoints and what live play follows. */
+  const checkpoints = shallowRef<CheckpointsMessage | null>(null)
+
+  /** Speed last announced by the server (hello, play_status) or requested by this page. */
   const speed = ref<number | null>(null)
   const measuredRate = ref<number | null>(null)
   let stateTimes: number[] = []
 
   const rejected = ref(0)
   const lastRejection = ref<string | null>(null)
-  /** Why the server refused the last message this page sent (the page only sends valid ones). */
-  const lastServerError = ref<string | null>(null)
   const ignoredTypes = ref<string[]>([])
 
   const actions = computed(() => hello.value?.actions ?? [])
   const meterNames = computed(() => hello.value?.meters ?? [])
+  /** The world's rules, from hello; null until the server has said hello. */
+  const world = computed<WorldFacts | null>(() => hello.value?.world ?? null)
+  const historyLimit = computed(() => world.value?.history_length ?? DEFAULT_HISTORY_LIMIT)
+  const speedRange = computed<SpeedRange | null>(() => world.value?.speed_range ?? null)
+  const trainingPaused = computed(() => training.value?.paused === true)
+  const playPaused = computed(() => playStatus.value?.paused === true)
   /** Training episodes between the checkpoint on screen and where training has got. */
   const policyLagEpisodes = computed(() =>
     model.value && training.value ? Math.max(0, training.value.episode - model.value.episode) : null)
@@ -97,10 +119,14 @@ export const useRunStore = defineStore('run', () => {
     training.value = null
     lastEnd.value = null
     history.value = []
+    playStatus.value = null
+    checkpoints.value = null
     speed.value = null
     measuredRate.value = null
     stateTimes = []
     clearEpisode()
+    metrics.reset()
+    compare.reset()
   }
 
   function applyHello(msg: HelloMessage): void {
@@ -158,7 +184,7 @@ export const useRunStore = defineStore('run', () => {
       checkpoint,
       newCheckpoint: prev !== undefined && prev.checkpoint !== checkpoint,
     })
-    history.value = records.slice(-HISTORY_LIMIT)
+    history.value = records.slice(-historyLimit.value)
     // The server's total is authoritative for the finished episode.
     if (liveEpisode.value === msg.episode) {
       episodeReturn.value = msg.return
@@ -168,7 +194,7 @@ export const useRunStore = defineStore('run', () => {
 
   /** The server's record of earlier live episodes replaces ours: it is idempotent on reconnect. */
   function applyHistory(msg: HistoryMessage): void {
-    history.value = msg.episodes.slice(-HISTORY_LIMIT).map((e, i, all) => ({
+    history.value = msg.episodes.slice(-historyLimit.value).map((e, i, all) => ({
       ...e,
       newCheckpoint: i > 0 && all[i - 1]?.checkpoint !== e.checkpoint,
     }))
@@ -212,28 +238,63 @@ export const useRunStore = defineStore('run', () => {
       case 'training_status':
         training.value = { ...msg, receivedAt: now }
         break
+      case 'play_status':
+        playStatus.value = msg
+        speed.value = msg.steps_per_second
+        break
+      case 'checkpoints':
+        checkpoints.value = msg
+        break
+      case 'metrics_history':
+        metrics.applyHistory(msg)
+        break
+      case 'metrics':
+        metrics.applyMetrics(msg)
+        break
+      case 'evaluation':
+        metrics.applyEvaluation(msg)
+        break
+      case 'compare_started':
+        compare.applyStarted(msg)
+        break
+      case 'compare_state':
+        compare.applyState(msg, { world: world.value, stepCap: hello.value?.step_cap ?? null })
+        break
+      case 'compare_stopped':
+        compare.applyStopped(msg.reason)
+        break
+      case 'ack':
+        feedback.ack(msg)
+        break
       case 'error':
-        lastServerError.value = msg.message
+        feedback.error(msg)
         break
     }
   }
 
-  /** Validate and apply one decoded frame; malformed frames are counted, unknown types ignored. */
+  /**
+   * Validate and apply one decoded frame. Malformed frames are counted and warned about,
+   * unknown types ignored (warned about once per type); neither ever throws.
+   */
   function ingest(data: unknown, now: number = Date.now()): void {
-    const result = parseServerMessage(data)
+    const result = validateServerMessage(data)
     if (result.kind === 'message') {
       apply(result.message, now)
     }
     else if (result.kind === 'unknown') {
-      if (!ignoredTypes.value.includes(result.type))
+      if (!ignoredTypes.value.includes(result.type)) {
+        console.warn(`[townlet] ignoring messages of unknown type '${result.type}'`)
         ignoredTypes.value = [...ignoredTypes.value, result.type]
+      }
     }
     else {
+      console.warn(`[townlet] dropped a malformed message: ${result.error}`)
       rejected.value += 1
       lastRejection.value = result.error
     }
   }
 
+  /** This page asked for a speed: show it at once; the next play_status is authoritative. */
   function noteSpeedRequest(stepsPerSecond: number): void {
     speed.value = stepsPerSecond
   }
@@ -252,14 +313,20 @@ export const useRunStore = defineStore('run', () => {
     lastEnd,
     history,
     trail,
+    playStatus,
+    checkpoints,
     speed,
     measuredRate,
     rejected,
     lastRejection,
-    lastServerError,
     ignoredTypes,
     actions,
     meterNames,
+    world,
+    historyLimit,
+    speedRange,
+    trainingPaused,
+    playPaused,
     policyLagEpisodes,
     apply,
     ingest,

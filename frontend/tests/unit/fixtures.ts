@@ -1,13 +1,38 @@
 import type {
+  CheckpointEntry,
+  CheckpointsMessage,
+  CompareStartedMessage,
+  CompareStateMessage,
   EpisodeEndMessage,
+  EvaluationPoint,
   HelloMessage,
+  MetricPoint,
+  MetricsHistoryMessage,
   ModelLoadedMessage,
+  PlayStatusMessage,
   StateMessage,
   TrainingStatusMessage,
+  WorldFacts,
 } from '../../src/protocol'
 
 export const METERS = ['energy', 'hygiene', 'satiation', 'money', 'mood', 'social', 'health', 'fitness']
 export const ACTIONS = ['UP', 'DOWN', 'LEFT', 'RIGHT', 'INTERACT', 'WAIT']
+
+export function world(over: Partial<WorldFacts> = {}): WorldFacts {
+  return {
+    meters: METERS.map(name => ({
+      name,
+      terminal: name === 'energy' || name === 'health',
+      cascade_source: ['satiation', 'hygiene', 'mood', 'social'].includes(name),
+    })),
+    cascade_threshold: 0.3,
+    money_scale: 100,
+    speed_range: { min: 0.5, max: 60 },
+    history_length: 30,
+    evaluation: { worlds: 16, step_cap: 500 },
+    ...over,
+  }
+}
 
 export function hello(over: Partial<HelloMessage> = {}): HelloMessage {
   return {
@@ -27,6 +52,8 @@ export function hello(over: Partial<HelloMessage> = {}): HelloMessage {
     temporal: false,
     observability: 'full',
     vision_window: 5,
+    world: world(),
+    tensorboard_url: null,
     ...over,
   }
 }
@@ -80,7 +107,100 @@ export function trainingStatus(over: Partial<TrainingStatusMessage> = {}): Train
     steps_per_second: 3000,
     recent_mean_survival: 180,
     running: true,
+    paused: false,
+    curriculum_stage: null,
     latest_checkpoint: 'ckpt_000250.pt',
     ...over,
+  }
+}
+
+export function metricPoint(over: Partial<MetricPoint> = {}): MetricPoint {
+  return {
+    env_step: 1000,
+    episode: 10,
+    wall_time: 1_700_000_000,
+    training_survival: 150,
+    episode_return: 80.5,
+    td_loss: 0.02,
+    epsilon: 0.5,
+    learning_rate: 0.0003,
+    steps_per_second: 2500,
+    curriculum_stage: null,
+    ...over,
+  }
+}
+
+/** Points every `every` env steps from `from`, one second apart. */
+export function metricPoints(n: number, from = 1000, every = 1000): MetricPoint[] {
+  return Array.from({ length: n }, (_, i) => metricPoint({
+    env_step: from + i * every,
+    episode: 10 + i,
+    wall_time: 1_700_000_000 + i,
+    training_survival: 100 + i,
+  }))
+}
+
+export function evaluationPoint(over: Partial<EvaluationPoint> = {}): EvaluationPoint {
+  return {
+    checkpoint: 'ckpt_000100.pt',
+    env_step: 25_000,
+    episode: 100,
+    worlds: 16,
+    step_cap: 500,
+    mean_survival: 210.5,
+    min_survival: 150,
+    max_survival: 500,
+    share_at_cap: 0.25,
+    causes: { energy: 8, health: 4, step_cap: 4 },
+    wall_time: 1_700_000_100,
+    ...over,
+  }
+}
+
+export function metricsHistory(over: Partial<MetricsHistoryMessage> = {}): MetricsHistoryMessage {
+  return { type: 'metrics_history', points: metricPoints(5), total_points: 5, evaluations: [evaluationPoint()], ...over }
+}
+
+export function checkpointEntry(over: Partial<CheckpointEntry> = {}): CheckpointEntry {
+  return { name: 'ckpt_000100.pt', env_step: 25_000, episode: 100, milestone: false, ...over }
+}
+
+export function checkpoints(over: Partial<CheckpointsMessage> = {}): CheckpointsMessage {
+  return {
+    type: 'checkpoints',
+    items: [
+      checkpointEntry({ name: 'ckpt_000004.pt', env_step: 1100, episode: 4, milestone: true }),
+      checkpointEntry({ name: 'ckpt_000100.pt', env_step: 25_000, episode: 100 }),
+      checkpointEntry({ name: 'ckpt_004800.pt', env_step: 1_234_567, episode: 4800, milestone: true }),
+      checkpointEntry({ name: 'ckpt_005000.pt', env_step: 1_300_000, episode: 5000 }),
+    ],
+    follow: 'newest',
+    pinned: null,
+    playing: 'ckpt_005000.pt',
+    ...over,
+  }
+}
+
+export function playStatus(over: Partial<PlayStatusMessage> = {}): PlayStatusMessage {
+  return { type: 'play_status', paused: false, steps_per_second: 5, ...over }
+}
+
+export function compareStarted(over: Partial<CompareStartedMessage> = {}): CompareStartedMessage {
+  return {
+    type: 'compare_started',
+    seed: 1234,
+    affordances: [{ name: 'Bed', x: 1, y: 1 }, { name: 'Job', x: 6, y: 6 }],
+    left: modelLoaded({ checkpoint: 'ckpt_000004.pt', episode: 4, env_step: 1100 }),
+    right: modelLoaded({ checkpoint: 'ckpt_005000.pt', episode: 5000, env_step: 1_300_000 }),
+    ...over,
+  }
+}
+
+export function compareState(step: number, left: Partial<StateMessage> = {}, right: Partial<StateMessage> = {}): CompareStateMessage {
+  return {
+    type: 'compare_state',
+    step,
+    left: state({ step, ...left }),
+    right: state({ step, ...right }),
   }
 }

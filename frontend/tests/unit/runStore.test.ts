@@ -1,7 +1,24 @@
 import { createPinia, setActivePinia } from 'pinia'
-import { beforeEach, describe, expect, it } from 'vitest'
-import { HISTORY_LIMIT, TRAIL_LIMIT, useRunStore } from '../../src/stores/run'
-import { episodeEnd, hello, meters, modelLoaded, state, trainingStatus } from './fixtures'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { useCompareStore } from '../../src/stores/compare'
+import { useFeedbackStore } from '../../src/stores/feedback'
+import { useMetricsStore } from '../../src/stores/metrics'
+import { DEFAULT_HISTORY_LIMIT, TRAIL_LIMIT, useRunStore } from '../../src/stores/run'
+import {
+  checkpoints,
+  compareStarted,
+  episodeEnd,
+  evaluationPoint,
+  hello,
+  meters,
+  metricPoints,
+  metricsHistory,
+  modelLoaded,
+  playStatus,
+  state,
+  trainingStatus,
+  world,
+} from './fixtures'
 
 describe('run store', () => {
   beforeEach(() => {
@@ -97,13 +114,22 @@ describe('run store', () => {
     expect(store.history).toHaveLength(1)
   })
 
-  it(`history keeps only the last ${HISTORY_LIMIT} episodes`, () => {
+  it(`history keeps only the last ${DEFAULT_HISTORY_LIMIT} episodes before hello`, () => {
     const store = useRunStore()
-    for (let episode = 1; episode <= HISTORY_LIMIT + 12; episode++)
+    for (let episode = 1; episode <= DEFAULT_HISTORY_LIMIT + 12; episode++)
       store.apply(episodeEnd({ episode, steps: episode }))
-    expect(store.history).toHaveLength(HISTORY_LIMIT)
+    expect(store.history).toHaveLength(DEFAULT_HISTORY_LIMIT)
     expect(store.history[0]?.episode).toBe(13)
-    expect(store.history.at(-1)?.episode).toBe(HISTORY_LIMIT + 12)
+    expect(store.history.at(-1)?.episode).toBe(DEFAULT_HISTORY_LIMIT + 12)
+  })
+
+  it('history keeps as many episodes as hello.world.history_length says', () => {
+    const store = useRunStore()
+    store.apply(hello({ world: world({ history_length: 5 }) }))
+    expect(store.historyLimit).toBe(5)
+    for (let episode = 1; episode <= 9; episode++)
+      store.apply(episodeEnd({ episode, steps: episode }))
+    expect(store.history.map(r => r.episode)).toEqual([5, 6, 7, 8, 9])
   })
 
   it('a history message replaces the record (idempotent on reconnect) and marks checkpoint changes', () => {
@@ -158,6 +184,7 @@ describe('run store', () => {
   })
 
   it('ingest validates: malformed frames are counted, unknown types ignored, valid ones applied', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const store = useRunStore()
     store.ingest({ type: 'state', x: 'nope' })
     store.ingest({ type: 'brand_new_thing', payload: 1 })
@@ -168,5 +195,66 @@ describe('run store', () => {
     expect(store.ignoredTypes).toEqual(['brand_new_thing'])
     expect(store.hello).not.toBeNull()
     expect(store.state).toBeNull()
+    // One warning per malformed frame, one per unknown type (not per frame).
+    expect(warn).toHaveBeenCalledTimes(2)
   })
+
+  it('training_status carries paused; play_status drives the speed every viewer sees', () => {
+    const store = useRunStore()
+    store.apply(hello({ steps_per_second: 5 }))
+    store.apply(trainingStatus({ paused: true }))
+    expect(store.trainingPaused).toBe(true)
+    expect(store.playPaused).toBe(false)
+    store.noteSpeedRequest(20)
+    expect(store.speed).toBe(20)
+    store.apply(playStatus({ paused: true, steps_per_second: 2 }))
+    expect(store.playPaused).toBe(true)
+    expect(store.speed).toBe(2)
+    expect(store.speedRange).toEqual({ min: 0.5, max: 60 })
+  })
+
+  it('keeps the checkpoint list as the server last sent it', () => {
+    const store = useRunStore()
+    store.apply(checkpoints({ follow: 'pinned', pinned: 'ckpt_000100.pt' }))
+    expect(store.checkpoints?.items).toHaveLength(4)
+    expect(store.checkpoints?.follow).toBe('pinned')
+  })
+
+  it('hands training reports to the metrics store, comparisons to the compare store, answers to feedback', () => {
+    const store = useRunStore()
+    const metrics = useMetricsStore()
+    const compare = useCompareStore()
+    const feedback = useFeedbackStore()
+    store.apply(hello())
+    store.apply(metricsHistory({ points: metricPoints(3), total_points: 300 }))
+    store.apply({ type: 'metrics', points: metricPoints(2, 10_000) })
+    store.apply({ type: 'evaluation', evaluation: evaluationPoint({ checkpoint: 'b.pt', env_step: 50_000 }) })
+    expect(metrics.series.env_step).toEqual([1000, 2000, 3000, 10_000, 11_000])
+    // The server's count before downsampling, plus the live points since.
+    expect(metrics.totalPoints).toBe(302)
+    expect(metrics.evaluations.map(e => e.checkpoint)).toEqual(['ckpt_000100.pt', 'b.pt'])
+    store.apply(compareStarted())
+    expect(compare.status).toBe('running')
+    store.apply({ type: 'compare_stopped', reason: 'done' })
+    expect(compare.stopReason).toBe('done')
+    store.apply({ type: 'ack', request: 'pause_play', message: 'live play paused' })
+    store.apply({ type: 'error', message: 'no such checkpoint', request: 'pick_checkpoint' })
+    expect(feedback.toasts.map(t => [t.kind, t.request])).toEqual([['ack', 'pause_play'], ['error', 'pick_checkpoint']])
+    expect(feedback.toasts[1]?.text).toContain('no such checkpoint')
+  })
+
+  it('a hello from another run clears the curves and the comparison too', () => {
+    const store = useRunStore()
+    store.apply(hello())
+    store.apply(metricsHistory())
+    store.apply(compareStarted())
+    store.apply(hello({ config_name: 'level_2_pomdp', level: 'L2' }))
+    expect(useMetricsStore().series.env_step).toEqual([])
+    expect(useMetricsStore().evaluations).toEqual([])
+    expect(useCompareStore().status).toBe('idle')
+  })
+})
+
+afterEach(() => {
+  vi.useRealTimers()
 })

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from townlet.checkpoints.milestones import milestones
 from townlet.checkpoints.store import (
     CheckpointError,
     CheckpointMissingError,
@@ -129,6 +130,14 @@ class CheckpointCatalog:
     def candidates(self) -> list[Path]:
         """Checkpoint files in training order, those known not to read left out."""
         return [path for path, verdict in self._listing() if verdict is None or verdict.good]
+
+    def readable(self) -> list[Path]:
+        """Checkpoints known to read, in training order (files not judged yet are left out)."""
+        return [path for path, verdict in self._listing() if verdict is not None and verdict.good]
+
+    def milestones(self) -> set[Path]:
+        """The readable checkpoints that are never pruned (see milestones.py)."""
+        return milestones(self.readable())
 
     def newest(self, *, verified: bool = False) -> Path | None:
         """The newest candidate; with ``verified`` the newest one known to read.
@@ -263,11 +272,12 @@ class CheckpointCatalog:
             for path, verdict in self._listing()
             if verdict is not None and verdict.good and (run_id is None or verdict.run_id == run_id)
         ]
+        kept_for_good = milestones(self.readable())
         # Under the lock, so a reader cannot pin a file between our check and the unlink.
         with self._lock:
             pinned = set(self._pins.values())
             for path in ours[:-keep_last]:
-                if path in pinned:
+                if path in pinned or path in kept_for_good:
                     continue
                 try:
                     path.unlink(missing_ok=True)

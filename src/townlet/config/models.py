@@ -23,6 +23,8 @@ METER_NAMES: tuple[str, ...] = (
     "health",
     "fitness",
 )
+# The money meter holds dollars / MONEY_SCALE (0.5 is $50), like every meter in [0, 1].
+MONEY_SCALE = 100.0
 # Death causes exist only for these two (see townlet.world.DeathCause).
 TERMINAL_CAPABLE: tuple[str, ...] = ("energy", "health")
 
@@ -88,7 +90,7 @@ class AffordanceConfig(_Model):
     name: Annotated[str, Field(min_length=1)]
     x: int
     y: int
-    cost: NonNegFloat  # dollars; the money meter holds dollars / 100
+    cost: NonNegFloat  # dollars; the money meter holds dollars / MONEY_SCALE
     effects: dict[str, Real]
     ticks: PosInt64 = 1
     # [open, close) in hours; close < open wraps past midnight; [0, 24] is always open.
@@ -432,7 +434,20 @@ class LiveConfig(_Model):
 
 
 class LoggingConfig(_Model):
-    tensorboard_every_seconds: PosFloat = 2.0
+    tensorboard_every_seconds: PosFloat = 1.0  # also the page's live chart points
+
+
+class EvaluationConfig(_Model):
+    """Every checkpoint played greedily, off the training process, into evaluations.jsonl.
+
+    The same worlds every time (one fixed seed, apart from the training seeds), so points on
+    the curve differ only by the policy. The orchestrator starts the evaluator when enabled.
+    """
+
+    enabled: bool = True
+    worlds: Annotated[int, Field(ge=1, le=4096)] = 32
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 900_001
+    step_cap: PosInt64 | None = None  # None: the world's step_cap
 
 
 class TownletConfig(_Model):
@@ -446,3 +461,4 @@ class TownletConfig(_Model):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

@@ -38,6 +38,7 @@ from townlet.learner.exploration import LinearEpsilon, greedy_actions
 from townlet.learner.networks import GruQNetwork, build_q_network, model_args
 from townlet.learner.replay import TimeMajorReplay
 from townlet.learner.rnd import RandomNetworkDistillation
+from townlet.run_records import MetricPoint, RecordLog
 from townlet.world import VectorWorld
 from townlet.world.baselines import RandomLegalActions
 
@@ -57,6 +58,7 @@ class TrainingProgress:
     recent_mean_survival: float | None
     curriculum_stage: int | None
     running: bool
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,16 @@ class DQNTrainer:
         checkpoint_dir: Path,
         writer: SummaryWriter | None = None,
         catalog: CheckpointCatalog | None = None,
+        metrics: RecordLog[MetricPoint] | None = None,
     ) -> None:
-        """``catalog``: share the live player's, so its pins hold; by default one of our own."""
+        """``catalog``: share the live player's, so its pins hold; by default one of our own.
+        ``metrics``: where each reporting window's figures go (the page's training charts)."""
         self.config = config
         self.settings = config.training
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.writer = writer
+        self.metrics = metrics
         settings = self.settings
 
         # Seed everything first so network initialisation is reproducible too.
@@ -148,6 +153,9 @@ class DQNTrainer:
         self._window = _LogWindow()
         self._progress_lock = threading.Lock()
         self._progress = self._snapshot(steps_per_second=0.0, running=False)
+        # Set by pause() from any thread; the loop parks between steps until resume().
+        self._pause_requested = threading.Event()
+        self._wake = threading.Event()
         self._open_checkpoint_folder(catalog)
 
     # ----------------------------------------------------------------- acting
@@ -315,6 +323,10 @@ class DQNTrainer:
         self._window = _LogWindow(self.env_step)  # rates count from here, not from __init__
         self._set_progress(running=True)
         while not stop.is_set() and not self.finished():
+            if self._pause_requested.is_set():
+                self._stay_paused(stop)
+                last_save_time, last_save_episode = time.monotonic(), self.episode
+                continue
             self.train_step()
             self._maybe_report()
             if self._save_due(last_save_time, last_save_episode):
@@ -323,6 +335,40 @@ class DQNTrainer:
         final = self._final_save()
         self._set_progress(running=False)
         return final
+
+    # ---------------------------------------------------------------- pausing
+    def pause(self) -> None:
+        """Ask the loop to stop after its current step and save (safe from any thread)."""
+        self._pause_requested.set()
+        self._wake.set()
+
+    def resume(self) -> None:
+        self._pause_requested.clear()
+        self._wake.set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause_requested.is_set()
+
+    def _stay_paused(self, stop: threading.Event) -> None:
+        """Save once, report "paused", and wait for resume() or stop without using a core."""
+        saved = self._save_or_warn()
+        log.info(
+            "training paused at episode %d, env step %s%s",
+            self.episode,
+            f"{self.env_step:,}",
+            f"; checkpoint written: {saved.name}" if saved is not None else "",
+        )
+        self._set_progress(running=True, steps_per_second=0.0, paused=True)
+        while self._pause_requested.is_set() and not stop.is_set():
+            # stop has no waiter to wake us, so look at it a few times a second.
+            self._wake.wait(0.2)
+            self._wake.clear()
+        if not stop.is_set():
+            log.info("training resumed")
+        # Rates count from the resume, not across the pause.
+        self._window = _LogWindow(self.env_step)
+        self._set_progress(running=True, paused=False)
 
     def _save_due(self, last_save_time: float, last_save_episode: int) -> bool:
         since = time.monotonic() - last_save_time
@@ -340,6 +386,8 @@ class DQNTrainer:
             return
         summary = self._window.flush(self.env_step)
         self._set_progress(running=True, steps_per_second=summary.steps_per_second)
+        if self.metrics is not None:
+            self._record_metrics(self.metrics, summary)
         if self.writer is not None:
             try:
                 self._write_scalars(self.writer, summary)
@@ -364,6 +412,30 @@ class DQNTrainer:
                 survival,
             )
 
+    def _record_metrics(self, metrics: RecordLog[MetricPoint], summary: _WindowSummary) -> None:
+        point = MetricPoint(
+            env_step=self.env_step,
+            episode=self.episode,
+            wall_time=round(time.time(), 3),
+            training_survival=summary.mean_survival,
+            episode_return=summary.mean_return,
+            td_loss=summary.mean_loss,
+            epsilon=round(self.epsilon, 6),
+            learning_rate=self.learning_rate,
+            steps_per_second=round(summary.steps_per_second, 1),
+            curriculum_stage=self.curriculum.stage if self.curriculum else None,
+        )
+        try:
+            metrics.append(point)
+        except OSError as error:
+            log.warning(
+                "training figures for the page are no longer recorded: could not write to "
+                "%s (%s); training goes on",
+                metrics.path,
+                describe_save_error(error, metrics.path.parent),
+            )
+            self.metrics = None
+
     def _write_scalars(self, writer: SummaryWriter, summary: _WindowSummary) -> None:
         step = self.env_step
         writer.add_scalar("charts/epsilon", self.epsilon, step)
@@ -384,7 +456,9 @@ class DQNTrainer:
             return None
         return sum(self.recent_survival) / len(self.recent_survival)
 
-    def _snapshot(self, steps_per_second: float, running: bool) -> TrainingProgress:
+    def _snapshot(
+        self, steps_per_second: float, running: bool, paused: bool = False
+    ) -> TrainingProgress:
         return TrainingProgress(
             episode=self.episode,
             env_step=self.env_step,
@@ -393,12 +467,15 @@ class DQNTrainer:
             recent_mean_survival=self.recent_mean_survival(),
             curriculum_stage=self.curriculum.stage if self.curriculum else None,
             running=running,
+            paused=paused,
         )
 
-    def _set_progress(self, running: bool, steps_per_second: float | None = None) -> None:
+    def _set_progress(
+        self, running: bool, steps_per_second: float | None = None, paused: bool = False
+    ) -> None:
         with self._progress_lock:
             rate = self._progress.steps_per_second if steps_per_second is None else steps_per_second
-            self._progress = self._snapshot(rate, running)
+            self._progress = self._snapshot(rate, running, paused)
 
     def progress(self) -> TrainingProgress:
         with self._progress_lock:

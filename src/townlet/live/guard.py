@@ -8,10 +8,10 @@ it. Two checks stop that, as a pure ASGI middleware in front of every route:
   compared, not the port: the attacker controls names, not ports, and an SSH tunnel may forward
   another local port to ours (Starlette's TrustedHostMiddleware also drops the port, but it
   cannot parse "[::1]:8766" and refuses WebSockets without a word in the log).
-- Origin (WebSocket): a browser always names the page that opened the socket; it must be one of
-  the allowed page origins. Vite forwards the page's Origin unchanged, so the proxied path is
-  checked the same way. No Origin means no browser (a script), which is allowed; the opaque
-  origin "null" (sandboxed frames, file: pages) is not.
+- Origin (WebSockets, and HTTP requests that change state): a browser names the page that sent
+  the request; it must be one of the allowed page origins. Vite forwards the page's Origin
+  unchanged, so the proxied path is checked the same way. No Origin means no browser (a
+  script), which is allowed; the opaque origin "null" (sandboxed frames, file: pages) is not.
 
 A refusal is one log line: WARNING the first time a value is seen, DEBUG after that, so a page
 that retries in a loop cannot flood the console.
@@ -56,6 +56,9 @@ def _host_name(host: str) -> str | None:
     return parts.hostname
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class RequestGuard:
     """ASGI middleware: refuse foreign Host headers and WebSockets from foreign pages."""
 
@@ -78,7 +81,10 @@ class RequestGuard:
             self._report("host", host, "not a name this server answers to")
             await self._refuse(scope, receive, send, "Invalid Host header")
             return
-        if scope["type"] == "websocket" and origin is not None and not self._origin_allowed(origin):
+        # Controls are POSTs: a foreign page must not drive them either (a browser always
+        # sends Origin on a cross-site POST; scripts send none and are let through).
+        changes_state = scope["type"] == "websocket" or scope.get("method") not in _SAFE_METHODS
+        if changes_state and origin is not None and not self._origin_allowed(origin):
             self._report(
                 "origin",
                 origin,
@@ -107,7 +113,8 @@ class RequestGuard:
             # Closing before accepting makes the server answer the handshake with HTTP 403.
             await send({"type": "websocket.close", "code": 1008, "reason": reason})
         else:
-            await PlainTextResponse(reason, status_code=400)(scope, receive, send)
+            status = 403 if reason.startswith("Origin") else 400
+            await PlainTextResponse(reason, status_code=status)(scope, receive, send)
 
     def _report(self, kind: str, value: str | None, why: str) -> None:
         key = f"{kind}={value}"

@@ -26,25 +26,31 @@ from townlet.checkpoints import (
     checkpoint_order,
 )
 from townlet.config import TownletConfig
+from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND, MONEY_SCALE
 from townlet.learner.exploration import greedy_actions
 from townlet.learner.networks import GruQNetwork, MlpQNetwork, build_q_network
 from townlet.live.protocol import (
     AffordancePlacement,
     EpisodeEnd,
     EpisodeStart,
+    EvaluationFacts,
     GridSize,
     Hello,
     Message,
+    MeterFact,
     ModelLoaded,
+    SpeedRange,
     State,
+    WorldFacts,
 )
 from townlet.world import ACTION_NAMES, METER_NAMES, DeathCause, VectorWorld
 
 log = logging.getLogger("townlet.inference")
 
-# Pin holders in the catalog: the file playing, the one queued for the next episode, the one
-# being read right now (so pruning cannot pull it away half-way).
-PIN_PLAYING, PIN_QUEUED, PIN_READING = "live", "live-queued", "live-reading"
+# Pin holders in the catalog, per player ("live", "compare-left", ...): the file playing, the
+# one queued for the next episode, the one being read right now (so pruning cannot pull it away
+# half-way).
+PLAYING, QUEUED, READING = "", "-queued", "-reading"
 
 
 @dataclass
@@ -94,9 +100,12 @@ class LivePlayer:
         checkpoint_dir: Path,
         seed: int = 12345,
         catalog: CheckpointCatalog | None = None,
+        name: str = "live",
     ) -> None:
-        """``catalog``: the trainer's, when it runs in this process; else one of our own."""
+        """``catalog``: the trainer's, when it runs in this process; else one of our own.
+        ``name``: this player's pins in the catalog (two players must not share one)."""
         self.config = config
+        self.name = name
         self.checkpoint_dir = checkpoint_dir
         self.seed = seed
         self.world = VectorWorld(config.world, config.reward, 1, device="cpu", seed=seed)
@@ -131,11 +140,11 @@ class LivePlayer:
         for path in reversed(self.catalog.candidates()):
             if not self._is_newer(path):
                 return None
-            self.catalog.pin(PIN_READING, path)
+            self._pin(READING, path)
             try:
                 policy = self._read(path)
                 # Held until offer() moves it: the caller offers what this returns.
-                self.catalog.pin(PIN_QUEUED, path)
+                self._pin(QUEUED, path)
                 return policy
             except CheckpointMissingError:
                 continue  # pruned between listing and reading: the newer one is listed next time
@@ -147,8 +156,36 @@ class LivePlayer:
                         rejection.reason,
                     )
             finally:
-                self.catalog.unpin(PIN_READING)
+                self.catalog.unpin(self.name + READING)
         return None
+
+    def read_named(self, name: str) -> LoadedPolicy:
+        """Read the checkpoint called ``name``, which must be one of this run's readable files.
+
+        Blocking (disk): run it in a worker thread. Only names in the catalog's own listing
+        are looked up, so a client cannot name anything outside the checkpoint folder.
+        Raises CheckpointError with a reason a user can act on.
+        """
+        path = next((p for p in self.catalog.candidates() if p.name == name), None)
+        if path is None:
+            raise CheckpointError(f"no checkpoint named {name!r} in this run (it may be pruned)")
+        self._pin(READING, path)
+        try:
+            policy = self._read(path)
+        except RejectedCheckpoint as rejection:
+            raise CheckpointError(rejection.reason) from rejection
+        finally:
+            self.catalog.unpin(self.name + READING)
+        self._pin(QUEUED, path)
+        return policy
+
+    def _pin(self, role: str, path: Path) -> None:
+        self.catalog.pin(self.name + role, path)
+
+    def release(self) -> None:
+        """Drop every pin this player holds (it is being discarded)."""
+        for role in (PLAYING, QUEUED, READING):
+            self.catalog.unpin(self.name + role)
 
     def _read(self, path: Path) -> LoadedPolicy:
         checkpoint = self.catalog.read(path)
@@ -175,13 +212,20 @@ class LivePlayer:
             self._activate(policy)
             return policy.announcement
         self.pending = policy
-        self.catalog.pin(PIN_QUEUED, policy.path)
+        self._pin(QUEUED, policy.path)
         return None
+
+    def switch_now(self, policy: LoadedPolicy) -> ModelLoaded:
+        """Play ``policy`` from now on: the running episode is cut short and a new one starts."""
+        self._newest_offered = policy.path
+        self._activate(policy)
+        self._episode_open = False
+        return policy.announcement
 
     def _activate(self, policy: LoadedPolicy) -> None:
         self.policy, self.pending = policy, None
-        self.catalog.pin(PIN_PLAYING, policy.path)
-        self.catalog.unpin(PIN_QUEUED)
+        self._pin(PLAYING, policy.path)
+        self.catalog.unpin(self.name + QUEUED)
         log.info(
             "playing %s (training episode %d, env step %d)",
             policy.path.name,
@@ -193,14 +237,21 @@ class LivePlayer:
     def ready(self) -> bool:
         return self.policy is not None
 
+    @property
+    def episode_open(self) -> bool:
+        """An episode is under way (False before the first and after one ends)."""
+        return self._episode_open
+
     # --------------------------------------------------------------- playing
-    def hello(self, steps_per_second: float) -> Hello:
+    def hello(
+        self, steps_per_second: float, history_length: int, tensorboard_url: str | None = None
+    ) -> Hello:
         world = self.config.world
         return Hello(
             config_name=self.config.name,
             level=_level_label(self.config),
             grid=GridSize(width=world.width, height=world.height),
-            affordances=self._layout(),
+            affordances=self.layout(),
             meters=list(METER_NAMES),
             actions=list(ACTION_NAMES),
             steps_per_second=steps_per_second,
@@ -208,9 +259,31 @@ class LivePlayer:
             temporal=world.temporal,
             observability=world.observability,
             vision_window=world.vision_window,
+            world=self.world_facts(history_length),
+            tensorboard_url=tensorboard_url,
         )
 
-    def _layout(self) -> list[AffordancePlacement]:
+    def world_facts(self, history_length: int) -> WorldFacts:
+        """The rules the page shows (meter roles, thresholds), read from this config."""
+        world, evaluation = self.config.world, self.config.evaluation
+        sources = {cascade.source for cascade in world.cascades}
+        return WorldFacts(
+            meters=[
+                MeterFact(
+                    name=name, terminal=world.meters[name].terminal, cascade_source=name in sources
+                )
+                for name in METER_NAMES
+            ],
+            cascade_threshold=world.cascade_threshold,
+            money_scale=MONEY_SCALE,
+            speed_range=SpeedRange(min=MIN_STEPS_PER_SECOND, max=MAX_STEPS_PER_SECOND),
+            history_length=history_length,
+            evaluation=EvaluationFacts(
+                worlds=evaluation.worlds, step_cap=evaluation.step_cap or world.step_cap
+            ),
+        )
+
+    def layout(self) -> list[AffordancePlacement]:
         return [AffordancePlacement(name=n, x=x, y=y) for n, x, y in self.world.layout(0)]
 
     @torch.no_grad()
@@ -235,7 +308,7 @@ class LivePlayer:
         network = self.policy.network
         self.hidden = network.initial_state(1, torch.device("cpu")) if network.recurrent else None
         self._episode_open = True
-        messages.append(EpisodeStart(episode=self.episode, affordances=self._layout()))
+        messages.append(EpisodeStart(episode=self.episode, affordances=self.layout()))
         self._current_q = self._q_values(self.world.observations)
         self._current_mask = self.world.action_masks.clone()
         messages.append(self._state(self.world.snapshot(0), action=None, reward=0.0, done=False))

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND
+from townlet.run_records import EvaluationPoint, MetricPoint
 
 
 class _Message(BaseModel):
@@ -31,6 +32,35 @@ class GridSize(BaseModel):
     height: int
 
 
+class MeterFact(BaseModel):
+    name: str
+    terminal: bool  # reaching 0 ends the episode
+    cascade_source: bool  # below the cascade threshold it drags other meters down
+
+
+class SpeedRange(BaseModel):
+    min: float
+    max: float
+
+
+class EvaluationFacts(BaseModel):
+    """How each checkpoint's greedy evaluation is run (the same seeds every time)."""
+
+    worlds: int
+    step_cap: int
+
+
+class WorldFacts(BaseModel):
+    """Everything the page needs to know about the world's rules: it keeps no copies."""
+
+    meters: list[MeterFact]
+    cascade_threshold: float
+    money_scale: float  # dollars per unit of the money meter (money travels as dollars / scale)
+    speed_range: SpeedRange
+    history_length: int  # live episodes kept for the survival history
+    evaluation: EvaluationFacts
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     config_name: str
@@ -44,6 +74,8 @@ class Hello(_Message):
     temporal: bool
     observability: Literal["full", "partial"]
     vision_window: int
+    world: WorldFacts
+    tensorboard_url: str | None = None  # where TensorBoard serves this run, when started
 
 
 class ModelLoaded(_Message):
@@ -114,9 +146,94 @@ class TrainingStatus(_Message):
     env_step: int
     epsilon: float
     steps_per_second: float
-    recent_mean_survival: float | None
+    recent_mean_survival: float | None  # epsilon-greedy training episodes, not greedy play
     running: bool
+    paused: bool
+    curriculum_stage: int | None
     latest_checkpoint: str | None
+
+
+class MetricsHistory(_Message):
+    """Sent on connect: the run's whole training history (a resumed run's earlier part too),
+    downsampled to a bounded number of points, and every evaluation so far."""
+
+    type: Literal["metrics_history"] = "metrics_history"
+    points: list[MetricPoint]
+    total_points: int  # how many points the history holds before downsampling
+    evaluations: list[EvaluationPoint]
+
+
+class Metrics(_Message):
+    """New training points since the last message (about once a second)."""
+
+    type: Literal["metrics"] = "metrics"
+    points: list[MetricPoint]
+
+
+class Evaluation(_Message):
+    type: Literal["evaluation"] = "evaluation"
+    evaluation: EvaluationPoint
+
+
+class CheckpointEntry(BaseModel):
+    name: str
+    env_step: int
+    episode: int
+    milestone: bool  # never pruned: the first checkpoint past a power-of-two env step
+
+
+class Checkpoints(_Message):
+    """The run's kept checkpoints, oldest first, and what live play follows."""
+
+    type: Literal["checkpoints"] = "checkpoints"
+    items: list[CheckpointEntry]
+    follow: Literal["newest", "pinned"]
+    pinned: str | None
+    playing: str | None
+
+
+class PlayStatus(_Message):
+    """Live play's own controls, as every viewer should show them."""
+
+    type: Literal["play_status"] = "play_status"
+    paused: bool
+    steps_per_second: float
+
+
+class Ack(_Message):
+    """Sent to the client whose control request was carried out."""
+
+    type: Literal["ack"] = "ack"
+    request: str
+    message: str
+
+
+class CompareSide(BaseModel):
+    checkpoint: str
+    env_step: int
+    state: State
+
+
+class CompareStarted(_Message):
+    """Two worlds with the same seed and layout, one per checkpoint, played in lockstep."""
+
+    type: Literal["compare_started"] = "compare_started"
+    seed: int
+    affordances: list[AffordancePlacement]
+    left: ModelLoaded
+    right: ModelLoaded
+
+
+class CompareState(_Message):
+    type: Literal["compare_state"] = "compare_state"
+    step: int
+    left: State
+    right: State
+
+
+class CompareStopped(_Message):
+    type: Literal["compare_stopped"] = "compare_stopped"
+    reason: str
 
 
 class ErrorReply(_Message):
@@ -124,6 +241,7 @@ class ErrorReply(_Message):
 
     type: Literal["error"] = "error"
     message: str
+    request: str | None = None  # the refused request's type, when it was a known one
 
 
 Message = (
@@ -136,6 +254,15 @@ Message = (
     | History
     | TrainingStatus
     | ErrorReply
+    | MetricsHistory
+    | Metrics
+    | Evaluation
+    | Checkpoints
+    | PlayStatus
+    | Ack
+    | CompareStarted
+    | CompareState
+    | CompareStopped
 )
 
 
@@ -158,7 +285,79 @@ class SetSpeed(BaseModel):
     )
 
 
-ClientMessage = SetSpeed
-# Keyed by `type`, so an unknown type is named in its error. (A pydantic discriminated union
-# would do the same but needs two members; this reads the same and lists what is expected.)
-CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {"set_speed": SetSpeed}
+class _Control(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class PauseTraining(_Control):
+    """Stop training between steps and write a checkpoint; counters and curves continue."""
+
+    type: Literal["pause_training"]
+
+
+class ResumeTraining(_Control):
+    type: Literal["resume_training"]
+
+
+class PausePlay(_Control):
+    type: Literal["pause_play"]
+
+
+class ResumePlay(_Control):
+    type: Literal["resume_play"]
+
+
+class StepPlay(_Control):
+    """One tick of live play while it is paused."""
+
+    type: Literal["step_play"]
+
+
+class PickCheckpoint(_Control):
+    """Play a kept checkpoint of this run (by name), or follow the newest (name null)."""
+
+    type: Literal["pick_checkpoint"]
+    name: str | None = Field(
+        max_length=200, description="must be a checkpoint name from the run's list, or null"
+    )
+    when: Literal["now", "next_episode"] = Field(
+        default="next_episode", description='must be "now" or "next_episode"'
+    )
+
+
+class StartCompare(_Control):
+    """Two checkpoints side by side; null picks the default (earliest milestone / newest)."""
+
+    type: Literal["start_compare"]
+    left: str | None = Field(default=None, max_length=200)
+    right: str | None = Field(default=None, max_length=200)
+
+
+class StopCompare(_Control):
+    type: Literal["stop_compare"]
+
+
+ClientMessage = (
+    SetSpeed
+    | PauseTraining
+    | ResumeTraining
+    | PausePlay
+    | ResumePlay
+    | StepPlay
+    | PickCheckpoint
+    | StartCompare
+    | StopCompare
+)
+# Keyed by `type`, so an unknown type is named in its error and the list of what is expected
+# reads straight from here.
+CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
+    "set_speed": SetSpeed,
+    "pause_training": PauseTraining,
+    "resume_training": ResumeTraining,
+    "pause_play": PausePlay,
+    "resume_play": ResumePlay,
+    "step_play": StepPlay,
+    "pick_checkpoint": PickCheckpoint,
+    "start_compare": StartCompare,
+    "stop_compare": StopCompare,
+}

@@ -191,6 +191,12 @@ class LiveServerThread:
     def alive(self) -> bool:
         return self.thread.is_alive()
 
+    def set_tensorboard_url(self, url: str | None) -> None:
+        """Where TensorBoard serves, for the page's link (pages connecting from now on)."""
+        session = getattr(self.app.state, "session", None)
+        if session is not None:
+            session.tensorboard_url = url
+
     @property
     def fatal_error(self) -> str | None:
         """Why live play gave up after repeated crashes (stop the run), else None."""

@@ -12,6 +12,8 @@ _PREFIXES = {
     "townlet.training": ("[Training]", colorama.Fore.GREEN),
     "townlet.inference": ("[Inference]", colorama.Fore.CYAN),
     "townlet.frontend": ("[Frontend]", colorama.Fore.MAGENTA),
+    "townlet.tensorboard": ("[TensorBoard]", colorama.Fore.BLUE),
+    "townlet.evaluation": ("[Evaluation]", colorama.Fore.WHITE),
     "uvicorn": ("[Inference]", colorama.Fore.CYAN),  # the live server's web layer
 }
 _DEFAULT_PREFIX = ("[Townlet]", colorama.Fore.YELLOW)

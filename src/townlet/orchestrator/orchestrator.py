@@ -1,9 +1,10 @@
-"""One process, three workers, one owner: the main thread.
+"""One process, its workers and children, one owner: the main thread.
 
-Start order: training, then the live server (until /health answers), then the frontend (until
-it serves the page), then the browser. ``shutdown()`` is the one place that stops them, in
-order: training finishes its step and saves, the server closes its sockets, the frontend's
-process group ends. The signal handler only records; the main loop acts on it.
+Start order: training, then the live server (until /health answers), the evaluator process,
+the frontend (until it serves the page), TensorBoard when asked for (until it answers), then
+the browser. ``shutdown()`` is the one place that stops them, in order: training finishes its
+step and saves, the evaluator ends, the server closes its sockets, the frontend's process group
+ends, then TensorBoard's. The signal handler only records; the main loop acts on it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from townlet.live.server_thread import LiveServerThread
+from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.frontend import (
     NODE_HINT,
     FrontendError,
@@ -32,14 +34,17 @@ from townlet.orchestrator.frontend import (
     node_available,
 )
 from townlet.orchestrator.progress import advance_to, progress_bar
+from townlet.orchestrator.tensorboard import TensorBoardError, TensorBoardProcess
 from townlet.orchestrator.training_worker import TrainingWorker
 
 log = logging.getLogger("townlet.orchestrator")
 frontend_log = logging.getLogger("townlet.frontend")
+tensorboard_log = logging.getLogger("townlet.tensorboard")
 
 TRAINING_STOP_TIMEOUT = 60.0  # a final save with the replay buffer can take a while
 SERVER_STOP_TIMEOUT = 8.0
 FRONTEND_STOP_TIMEOUT = 5.0
+EVALUATOR_STOP_TIMEOUT = 3.0
 FORCED_STOP_TIMEOUT = 1.0  # after a second Ctrl+C: what each part still gets
 
 
@@ -50,6 +55,9 @@ class OrchestratorOptions:
     open_browser: bool
     start_frontend: bool = True
     host: str = "127.0.0.1"
+    # TensorBoard on this port, over this folder (the runs folder), when asked for.
+    tensorboard_port: int | None = None
+    tensorboard_logdir: Path | None = None
 
 
 class Orchestrator:
@@ -58,11 +66,14 @@ class Orchestrator:
         training: TrainingWorker,
         server: LiveServerThread,
         options: OrchestratorOptions,
+        evaluator: EvaluatorProcess | None = None,
     ) -> None:
         self.training = training
         self.server = server
         self.options = options
+        self.evaluator = evaluator
         self.frontend: FrontendProcess | None = None
+        self.tensorboard: TensorBoardProcess | None = None
         self.stop_requested = threading.Event()
         self.force = threading.Event()
         self.failed = False
@@ -108,7 +119,12 @@ class Orchestrator:
         log.info(
             "live server ready at %s (WebSocket %s/ws)", api_url, api_url.replace("http", "ws")
         )
+        if self.evaluator is not None:
+            self.evaluator.start()
         page_url = self._start_frontend()
+        if self.stop_requested.is_set():
+            return
+        self._start_tensorboard()
         if self.stop_requested.is_set():
             return
         ready_in = time.monotonic() - started
@@ -136,6 +152,30 @@ class Orchestrator:
         self.frontend.start()
         self.frontend.wait_until_serving(self.stop_requested)
         return self.frontend.url
+
+    def _start_tensorboard(self) -> None:
+        """TensorBoard is a convenience: if it cannot start, say why and carry on without."""
+        options = self.options
+        if options.tensorboard_port is None or options.tensorboard_logdir is None:
+            return
+        tensorboard = TensorBoardProcess(
+            options.tensorboard_logdir, options.host, options.tensorboard_port
+        )
+        try:
+            tensorboard.start()
+            tensorboard.wait_until_serving(self.stop_requested)
+        except TensorBoardError as error:
+            tensorboard_log.warning("%s; carrying on without TensorBoard", error)
+            tensorboard.stop(FORCED_STOP_TIMEOUT)
+            return
+        if self.stop_requested.is_set():
+            tensorboard.stop(FORCED_STOP_TIMEOUT)
+            return
+        self.tensorboard = tensorboard
+        self.server.set_tensorboard_url(tensorboard.url)
+        tensorboard_log.info(
+            "TensorBoard serving %s at %s", options.tensorboard_logdir, tensorboard.url
+        )
 
     def _watch(self) -> None:
         """Sleep on the stop Event; notice a worker that died on its own."""
@@ -166,6 +206,15 @@ class Orchestrator:
                 # Its helpers (esbuild, rolldown) may outlive it: end the whole group now.
                 self.frontend.stop(FRONTEND_STOP_TIMEOUT)
                 self.frontend = None
+            if self.tensorboard is not None and not self.tensorboard.alive:
+                tensorboard_log.warning("TensorBoard exited; the run carries on without it")
+                self.tensorboard.stop(FORCED_STOP_TIMEOUT)
+                self.tensorboard = None
+                self.server.set_tensorboard_url(None)
+            if self.evaluator is not None and not self.evaluator.alive:
+                log.warning("the evaluator exited; training and live play carry on")
+                self.evaluator.stop(FORCED_STOP_TIMEOUT)
+                self.evaluator = None
 
     # ------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
@@ -189,6 +238,11 @@ class Orchestrator:
             log.info(
                 "training stopped; final checkpoint written: %s", self.training.final_checkpoint
             )
+        if self.evaluator is not None:
+            timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else EVALUATOR_STOP_TIMEOUT
+            if not self.evaluator.stop(timeout):
+                log.error("the evaluator did not stop")
+                self.failed = True
         server_timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else SERVER_STOP_TIMEOUT
         if not self.server.stop(server_timeout):
             log.error("live server did not stop")
@@ -199,6 +253,10 @@ class Orchestrator:
             frontend_timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else FRONTEND_STOP_TIMEOUT
             self.frontend.stop(frontend_timeout)
             log.info("frontend stopped")
+        if self.tensorboard is not None:
+            timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else FRONTEND_STOP_TIMEOUT
+            self.tensorboard.stop(timeout)
+            tensorboard_log.info("TensorBoard stopped")
         if self.training.error is not None:
             self.failed = True
 

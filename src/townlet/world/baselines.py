@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +26,7 @@ from townlet.world.constants import (
     RIGHT,
     UP,
     WAIT,
+    DeathCause,
 )
 from townlet.world.vector_world import VectorWorld
 
@@ -206,6 +208,57 @@ class ScriptedPolicy:
         return torch.where((action == INTERACT) & ~use, WAIT, action)
 
 
+class EvaluationStopped(Exception):
+    """``should_stop`` answered True between two world steps: the evaluation was abandoned."""
+
+
+@dataclass(frozen=True)
+class FirstEpisodes:
+    """How each world's first episode ended."""
+
+    survival: Tensor  # [N] long: ticks survived (the step cap for worlds that reached it)
+    causes: Tensor  # [N] long DeathCause: ENERGY, HEALTH or STEP_CAP
+
+    def cause_counts(self) -> dict[str, int]:
+        """'energy' / 'health' / 'step_cap' -> how many worlds ended so (zeros included)."""
+        counts = torch.bincount(self.causes, minlength=len(DeathCause)).tolist()
+        return {str(cause): counts[cause] for cause in DeathCause if cause != DeathCause.ALIVE}
+
+
+def run_first_episodes(
+    world_cfg: WorldConfig,
+    reward_cfg: RewardConfig,
+    policy: Policy,
+    episodes: int,
+    step_cap: int,
+    seed: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+) -> FirstEpisodes:
+    """Play ``episodes`` worlds in parallel until each has ended its first episode.
+
+    ``should_stop`` is asked before every world step; when it answers True the run is
+    abandoned with ``EvaluationStopped`` (an evaluator that must exit promptly).
+    """
+    if step_cap < 1:
+        raise ValueError(f"step_cap must be >= 1, got {step_cap}")
+    cfg = world_cfg.model_copy(update={"step_cap": step_cap})
+    world = VectorWorld(cfg, reward_cfg, episodes, seed=seed)
+    finished = torch.zeros(episodes, dtype=torch.bool)
+    survival = torch.zeros(episodes, dtype=torch.long)
+    causes = torch.full((episodes,), int(DeathCause.ALIVE), dtype=torch.long)
+    for _ in range(step_cap):
+        if should_stop is not None and should_stop():
+            raise EvaluationStopped
+        result = world.step(policy(world))
+        first = result.dones & ~finished
+        survival = torch.where(first, result.episode_lengths, survival)
+        causes = torch.where(first, result.death_causes, causes)
+        finished |= result.dones
+        if bool(finished.all()):
+            break
+    return FirstEpisodes(survival=survival, causes=causes)
+
+
 def evaluate(
     world_cfg: WorldConfig,
     reward_cfg: RewardConfig,
@@ -215,19 +268,7 @@ def evaluate(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Survival of `policy` over `episodes` worlds run in parallel, one episode each."""
-    if step_cap < 1:
-        raise ValueError(f"step_cap must be >= 1, got {step_cap}")
-    cfg = world_cfg.model_copy(update={"step_cap": step_cap})
-    world = VectorWorld(cfg, reward_cfg, episodes, seed=seed)
-    finished = torch.zeros(episodes, dtype=torch.bool)
-    survival = torch.zeros(episodes, dtype=torch.long)
-    for _ in range(step_cap):
-        result = world.step(policy(world))
-        first = result.dones & ~finished
-        survival = torch.where(first, result.episode_lengths, survival)
-        finished |= result.dones
-        if bool(finished.all()):
-            break
+    survival = run_first_episodes(world_cfg, reward_cfg, policy, episodes, step_cap, seed).survival
     values = survival.to(torch.float64)
     q = torch.quantile(values, torch.tensor([0.5, 0.025, 0.975], dtype=torch.float64)).tolist()
     return {
@@ -240,12 +281,15 @@ def evaluate(
 
 
 __all__ = [
+    "EvaluationStopped",
+    "FirstEpisodes",
     "Policy",
     "RandomLegalActions",
     "ScriptedPolicy",
     "evaluate",
     "random_action_table",
     "random_policy",
+    "run_first_episodes",
     "scripted_policy",
     "wait_policy",
 ]
