@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1366)
     parser.add_argument("--height", type=int, default=768)
     parser.add_argument("--settle-ms", type=int, default=3000, help="let live play run first")
+    parser.add_argument("--full-page", action="store_true", help="the whole page, not the view")
     args = parser.parse_args()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -32,7 +33,7 @@ def main() -> None:
         page.get_by_test_id("agent").wait_for(timeout=30_000)
         page.wait_for_timeout(args.settle_ms)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out))
+        page.screenshot(path=str(args.out), full_page=args.full_page)
         browser.close()
     print(f"wrote {args.out}")
 

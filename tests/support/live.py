@@ -42,10 +42,21 @@ def tiny_trainer(directory: Path, **live: object) -> DQNTrainer:
 
 @contextmanager
 def live_server(
-    trainer: DQNTrainer, page_origins: Sequence[str] = PAGE_ORIGINS
+    trainer: DQNTrainer,
+    page_origins: Sequence[str] = PAGE_ORIGINS,
+    *,
+    run_dir: Path | None = None,
+    controls: bool = False,
 ) -> Iterator[LiveServerThread]:
+    """``controls``: the server may pause and resume ``trainer`` (as in run_demo.py)."""
     app = create_app(
-        trainer.config, trainer.checkpoint_dir, trainer.progress, page_origins=page_origins
+        trainer.config,
+        trainer.checkpoint_dir,
+        trainer.progress,
+        page_origins=page_origins,
+        catalog=trainer.catalog,
+        run_dir=run_dir,
+        training_control=trainer if controls else None,
     )
     thread = LiveServerThread(app, bind_socket("127.0.0.1", 0))
     thread.start()
@@ -122,3 +133,22 @@ def raw_handshake(
             break
         head += byte
     return int(head.split(b" ", 2)[1]), sock
+
+
+def post(
+    server: LiveServerThread, path: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """(status, decoded JSON or text) of a POST with a JSON body, without raising on 4xx."""
+    data = b"" if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}{path}", data=data, method="POST", headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
