@@ -11,13 +11,13 @@ function bar(name: string, value: number | null, w = WORLD) {
 }
 
 describe('MeterBar', () => {
-  it('shows the name, the value and a bar of matching width', () => {
+  it('shows the name, the value and a bar of matching length', () => {
     const w = bar('hygiene', 0.72)
     const root = w.get('[data-testid="meter-hygiene"]')
     expect(root.attributes('data-value')).toBe('0.72')
     expect(root.text()).toContain('hygiene')
     expect(w.get('.value').text()).toBe('0.72')
-    expect(w.get('.fill').attributes('style')).toContain('width: 72%')
+    expect(w.get('.fill').attributes('style')).toContain('scaleX(0.72)')
     expect(root.attributes('data-level')).toBe('ok')
     expect(root.classes()).not.toContain('level-low')
   })

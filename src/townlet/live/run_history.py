@@ -57,9 +57,9 @@ class RunHistory:
         metrics = Metrics(points=new_points) if new_points else None
         return metrics, [Evaluation(evaluation=point) for point in new_evaluations]
 
-    def history(self, limit: int = HISTORY_POINTS) -> MetricsHistory:
+    def history(self, limit: int | None = None) -> MetricsHistory:
         return MetricsHistory(
-            points=downsample(self.points, limit),
+            points=downsample(self.points, HISTORY_POINTS if limit is None else limit),
             total_points=len(self.points),
             evaluations=list(self.evaluations),
         )
