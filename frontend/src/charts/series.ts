@@ -8,8 +8,9 @@
 
 import type { EvaluationPoint, MetricPoint } from '../protocol'
 
-/** Most points kept per series; older ones are thinned past this (the newest stay dense). */
-export const MAX_POINTS = 20_000
+/** Most points kept per series; older ones are thinned past this (the newest stay dense).
+ * Charts draw at most a few points per pixel of it (decimate), so this bounds memory only. */
+export const MAX_POINTS = 50_000
 
 export interface TrainingSeries {
   env_step: number[]
@@ -233,4 +234,83 @@ export function outcomeData(evaluations: readonly EvaluationPoint[]): Aligned {
   const energy = evaluations.map((e, i) => (health[i] ?? 0) + pct(e, 'energy'))
   const share = evaluations.map(e => 100 * e.share_at_cap)
   return [xs, energy, health, cap, share]
+}
+
+// ------------------------------------------------------------------ drawing fewer points
+
+/**
+ * What a chart `pixels` wide can show of `data` over `range`: per pixel column the first and
+ * last point and each series' lowest and highest, plus one point either side of the range so
+ * lines run to the edges. Every peak and dip stays visible; a 20,000-point history draws as a
+ * few thousand. Data already that small (or with no range) is returned as it is.
+ */
+export function decimate(data: Aligned, range: [number, number] | null, pixels: number): Aligned {
+  const x = data[0]
+  const n = x.length
+  const buckets = Math.max(1, Math.floor(pixels))
+  if (n <= 4 * buckets)
+    return data
+  const lo = range ? range[0] : x[0]!
+  const hi = range ? range[1] : x[n - 1]!
+  const span = hi - lo
+  if (!(span > 0))
+    return data
+  const series = data.slice(1) as (number | null)[][]
+  const keep = new Uint8Array(n)
+  const lowest = new Int32Array(series.length).fill(-1)
+  const highest = new Int32Array(series.length).fill(-1)
+  let bucket = -1
+  let first = -1
+  let last = -1
+  const close = (): void => {
+    if (first < 0)
+      return
+    keep[first] = 1
+    keep[last] = 1
+    for (let k = 0; k < series.length; k++) {
+      if (lowest[k]! >= 0)
+        keep[lowest[k]!] = 1
+      if (highest[k]! >= 0)
+        keep[highest[k]!] = 1
+      lowest[k] = -1
+      highest[k] = -1
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const xi = x[i]!
+    if (xi < lo) {
+      if (i + 1 < n && x[i + 1]! >= lo)
+        keep[i] = 1 // the last point before the range: the line enters from the edge
+      continue
+    }
+    if (xi > hi) {
+      keep[i] = 1 // the first point past the range
+      break
+    }
+    const b = Math.min(buckets - 1, Math.floor(((xi - lo) / span) * buckets))
+    if (b !== bucket) {
+      close()
+      bucket = b
+      first = i
+    }
+    last = i
+    for (let k = 0; k < series.length; k++) {
+      const v = series[k]![i]
+      if (v === null || v === undefined)
+        continue
+      const low = lowest[k]!
+      const high = highest[k]!
+      if (low < 0 || v < (series[k]![low] as number))
+        lowest[k] = i
+      if (high < 0 || v > (series[k]![high] as number))
+        highest[k] = i
+    }
+  }
+  close()
+  const picked: number[] = []
+  for (let i = 0; i < n; i++) {
+    if (keep[i])
+      picked.push(i)
+  }
+  return [picked.map(i => x[i]!), ...series.map(col => picked.map(i => col[i] ?? null))] as Aligned
 }
