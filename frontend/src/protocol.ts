@@ -75,6 +75,9 @@ export interface HelloMessage {
   world: WorldFacts
   /** Where TensorBoard serves this run, when it was started. */
   tensorboard_url: string | null
+  /** The run's id in the registry (`townlet status ID`) and its label. */
+  run_id: string | null
+  run_name: string | null
 }
 
 export interface ModelLoadedMessage {
@@ -548,6 +551,8 @@ function parseHello(o: Obj): HelloMessage {
     vision_window: positiveInt(o, 'vision_window'),
     world: parseWorld(object(o, 'world'), 'world'),
     tensorboard_url: optionalNullable(str)(o, 'tensorboard_url'),
+    run_id: optionalNullable(str)(o, 'run_id'),
+    run_name: optionalNullable(str)(o, 'run_name'),
   }
 }
 

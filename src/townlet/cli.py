@@ -10,27 +10,36 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from townlet.checkpoints import CheckpointError
 from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
 from townlet.evaluation.log import copy_evaluations_up_to
 from townlet.learner.memory_budget import check_memory_budget
-from townlet.learner.trainer import DQNTrainer
+from townlet.learner.trainer import DQNTrainer, TrainingProgress
 from townlet.live.app import create_app
 from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
 from townlet.orchestrator.console_log import configure_console_logging
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
+from townlet.orchestrator.registration import (
+    RunRefused,
+    open_registry,
+    prepare,
+    register,
+)
 from townlet.orchestrator.run_paths import (
     RunPaths,
     check_fresh_checkpoint_dir,
     find_resume_checkpoint,
     make_run_paths,
 )
+from townlet.orchestrator.run_tracker import Ending
 from townlet.orchestrator.tensorboard import DEFAULT_PORT as DEFAULT_TENSORBOARD_PORT
 from townlet.orchestrator.training_worker import TrainingWorker
+from townlet.registry import RegistryError, config_digest
 from townlet.run_records import evaluation_log, metrics_log
 
 log = logging.getLogger("townlet.orchestrator")
@@ -93,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also start TensorBoard on the runs folder (port {DEFAULT_TENSORBOARD_PORT} "
         "unless given); the page links to it",
     )
+    parser.add_argument("--name", default=None, help="a label for this run (default: the config)")
+    parser.add_argument(
+        "--new",
+        action="store_true",
+        help="start even if the same config and seed are running now",
+    )
+    parser.add_argument(
+        "--resume-run",
+        metavar="ID",
+        default=None,
+        help="continue that run (its folder, checkpoints and curves) under its own id",
+    )
+    parser.add_argument(
+        "--events",
+        choices=["-"],
+        default=None,
+        help="'-': also write the run's events (JSON lines) to stdout",
+    )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     parser.add_argument(
         "--no-frontend",
@@ -150,6 +177,29 @@ def remove_unused_run(paths: RunPaths) -> None:
             parent.rmdir()
         except OSError:  # not empty: earlier runs live there
             break
+
+
+def continued_paths(run_dir: Path) -> RunPaths:
+    """A continued run writes on in its own folder."""
+    return RunPaths(
+        run_dir=run_dir,
+        checkpoint_dir=run_dir / "checkpoints",
+        tensorboard_dir=run_dir / "tensorboard",
+    )
+
+
+def save_effective_config(config: TownletConfig, run_dir: Path) -> None:
+    """The config as this run used it (overrides applied): `townlet compare` reads it."""
+    try:
+        (run_dir / "config.yaml").write_text(
+            yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
+        )
+    except OSError as error:
+        log.warning("could not write %s/config.yaml: %s", run_dir, error)
+
+
+def trainer_progress_none() -> TrainingProgress:
+    return TrainingProgress(0, 0, 0.0, 0.0, None, None, running=False)
 
 
 def continue_records(resumed_checkpoint: Path, run_dir: Path, env_step: int) -> None:
@@ -223,7 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # Everything that can fail on bad input is checked before the run folder is created:
-    # both ports, the device, and the checkpoint to resume from.
+    # which run this is, both ports, the device, and the checkpoint to resume from.
+    digest = config_digest(config_to_dict(config))
+    registry = open_registry(args.runs_dir)
+    try:
+        plan = prepare(registry, digest, config.seed, args.resume_run, allow_twin=args.new)
+    except (RunRefused, RegistryError) as error:
+        log.error("%s", error)
+        return 2
+    continued_dir = Path(plan.continued.run_dir) if plan.continued is not None else None
+    if continued_dir is not None:
+        args.checkpoint_dir = continued_dir / "checkpoints"
     api_socket = None
     try:
         if not args.no_frontend:
@@ -253,7 +313,24 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
     torch.set_num_threads(config.training.torch_threads)
-    paths = make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
+    paths = (
+        continued_paths(continued_dir)
+        if continued_dir is not None
+        else make_run_paths(args.runs_dir, args.config.stem, args.checkpoint_dir)
+    )
+    tracker = register(
+        plan,
+        paths,
+        name=args.name or config.name,
+        config_path=args.config,
+        config_name=config.name,
+        digest=digest,
+        seed=config.seed,
+        device=str(device),
+        events_stream=sys.stdout if args.events == "-" else None,
+    )
+    save_effective_config(config, paths.run_dir)
+    tracker.started(str(device), str(args.config), digest)
     writer: SummaryWriter | None = None
     try:
         writer = SummaryWriter(log_dir=str(paths.tensorboard_dir))
@@ -268,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                 trainer.episode,
                 trainer.env_step,
             )
-            continue_records(resume.path, paths.run_dir, trainer.env_step)
+            if continued_dir is None:
+                continue_records(resume.path, paths.run_dir, trainer.env_step)
         # One catalog for trainer and player: pruning spares what plays, both skip bad files.
         app = create_app(
             config,
@@ -278,14 +356,21 @@ def main(argv: list[str] | None = None) -> int:
             catalog=trainer.catalog,
             run_dir=paths.run_dir,
             training_control=trainer,
+            runs_dir=args.runs_dir,
+            run_id=tracker.run_id,
+            run_name=tracker.record.name,
         )
         server = LiveServerThread(app, api_socket)
     except KeyboardInterrupt:
-        # Nothing trained or saved yet: leave no empty run folder behind.
+        # Nothing trained or saved yet: leave no empty run folder behind (nor its row).
         if writer is not None:
             writer.close()
         api_socket.close()
-        remove_unused_run(paths)
+        if continued_dir is None:
+            tracker.forget()
+            remove_unused_run(paths)
+        else:
+            tracker.finish(Ending("stopped", "stopped before start"), trainer_progress_none(), None)
         raise
     log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
     if args.tensorboard is None:
@@ -307,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
             tensorboard_logdir=args.runs_dir,
         ),
         evaluator,
+        tracker,
     )
-    return orchestrator.run()
+    code = orchestrator.run()
+    tracker.finish(orchestrator.ending(), trainer.progress(), orchestrator.newest_checkpoint())
+    return code
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ export function hello(over: Partial<HelloMessage> = {}): HelloMessage {
     vision_window: 5,
     world: world(),
     tensorboard_url: null,
+    run_id: null,
+    run_name: null,
     ...over,
   }
 }

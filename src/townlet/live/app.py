@@ -22,6 +22,7 @@ from townlet.learner.trainer import TrainingProgress
 from townlet.live.client_messages import ClientMessageError, parse_client_frame
 from townlet.live.guard import RequestGuard
 from townlet.live.session import HISTORY_LENGTH, ControlRefused, LiveSession, TrainingControl
+from townlet.registry import Registry, RegistryError
 
 __all__ = ["HISTORY_LENGTH", "LiveSession", "create_app"]
 
@@ -49,6 +50,9 @@ def create_app(
     run_dir: Path | None = None,
     training_control: TrainingControl | None = None,
     tensorboard_url: str | None = None,
+    runs_dir: Path | None = None,
+    run_id: str | None = None,
+    run_name: str | None = None,
 ) -> FastAPI:
     """The live server's app. ``page_origins``: where the page itself is served (Vite);
     WebSockets (and control POSTs) from those and from ``config.live.allowed_origins`` are
@@ -64,6 +68,8 @@ def create_app(
             run_dir=run_dir,
             training_control=training_control,
             tensorboard_url=tensorboard_url,
+            run_id=run_id,
+            run_name=run_name,
         )
         app.state.session = session  # also how LiveServerThread reads fatal_error
         player_task = asyncio.create_task(session.play_until_fatal())
@@ -125,6 +131,15 @@ def create_app(
         """The training history and every evaluation, as a page gets them on connect."""
         return JSONResponse(json.loads(session_of(app).records.history().to_json()))
 
+    @app.get("/api/runs")
+    async def runs() -> JSONResponse:
+        """The registry of the runs folder, read-only: every run, newest first."""
+        return await asyncio.to_thread(_registry_answer, runs_dir, None)
+
+    @app.get("/api/runs/{run}")
+    async def one_run(run: str) -> JSONResponse:
+        return await asyncio.to_thread(_registry_answer, runs_dir, run)
+
     async def run_control(request: Request, kind: str) -> JSONResponse:
         raw = await request.body()
         try:
@@ -168,6 +183,28 @@ def create_app(
             session.hub.remove(websocket)
 
     return app
+
+
+def _registry_answer(runs_dir: Path | None, run: str | None) -> JSONResponse:
+    """Read the registry in a worker thread (SQLite connections stay in their thread)."""
+    if runs_dir is None:
+        return JSONResponse({"error": "this server has no run registry"}, status_code=404)
+    try:
+        registry = Registry(runs_dir, create=False)
+    except RegistryError as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    try:
+        if run is None:
+            return JSONResponse([record.as_dict() for record in registry.runs()])
+        matches = registry.find(run)
+        if len(matches) != 1:
+            reason = "no such run" if not matches else "that prefix names several runs"
+            return JSONResponse({"error": reason}, status_code=404)
+        return JSONResponse(matches[0].as_dict())
+    except RegistryError as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    finally:
+        registry.close()
 
 
 def _refused(status: int, kind: str, reason: str) -> JSONResponse:

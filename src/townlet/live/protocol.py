@@ -76,6 +76,8 @@ class Hello(_Message):
     vision_window: int
     world: WorldFacts
     tensorboard_url: str | None = None  # where TensorBoard serves this run, when started
+    run_id: str | None = None  # the run's id in the registry (townlet status ID)
+    run_name: str | None = None
 
 
 class ModelLoaded(_Message):

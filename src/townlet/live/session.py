@@ -85,6 +85,8 @@ class LiveSession:
         run_dir: Path | None = None,
         training_control: TrainingControl | None = None,
         tensorboard_url: str | None = None,
+        run_id: str | None = None,
+        run_name: str | None = None,
     ) -> None:
         self.config = config
         self.player = LivePlayer(config, checkpoint_dir, catalog=catalog)
@@ -93,6 +95,7 @@ class LiveSession:
         self.training_progress = training_progress
         self.training_control = training_control
         self.tensorboard_url = tensorboard_url
+        self.run_id, self.run_name = run_id, run_name
         self.records = RunHistory(run_dir)
         self.steps_per_second = config.live.steps_per_second
         self.play_paused = False
@@ -277,7 +280,9 @@ class LiveSession:
 
     # ------------------------------------------------------------ greeting
     def greeting(self) -> list[str]:
-        hello = self.player.hello(self.steps_per_second, HISTORY_LENGTH, self.tensorboard_url)
+        hello = self.player.hello(
+            self.steps_per_second, HISTORY_LENGTH, self.tensorboard_url
+        ).model_copy(update={"run_id": self.run_id, "run_name": self.run_name})
         messages: list[str] = [
             hello.to_json(),
             History(episodes=list(self.history)).to_json(),

@@ -34,6 +34,7 @@ from townlet.orchestrator.frontend import (
     node_available,
 )
 from townlet.orchestrator.progress import advance_to, progress_bar
+from townlet.orchestrator.run_tracker import Ending, RunTracker
 from townlet.orchestrator.tensorboard import TensorBoardError, TensorBoardProcess
 from townlet.orchestrator.training_worker import TrainingWorker
 
@@ -67,11 +68,14 @@ class Orchestrator:
         server: LiveServerThread,
         options: OrchestratorOptions,
         evaluator: EvaluatorProcess | None = None,
+        tracker: RunTracker | None = None,
     ) -> None:
         self.training = training
         self.server = server
         self.options = options
         self.evaluator = evaluator
+        self.tracker = tracker
+        self.stop_reason = "Ctrl+C"
         self.frontend: FrontendProcess | None = None
         self.tensorboard: TensorBoardProcess | None = None
         self.stop_requested = threading.Event()
@@ -82,6 +86,8 @@ class Orchestrator:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_requested.is_set():
             self.force.set()  # a second Ctrl+C: cut every wait short, the one under way too
+        else:
+            self.stop_reason = "SIGTERM" if signum == signal.SIGTERM else "Ctrl+C"
         self.stop_requested.set()
 
     @contextmanager
@@ -113,21 +119,28 @@ class Orchestrator:
 
     def _start_all(self, started: float) -> None:
         self.training.start()
+        self._note_component("training", True)
         self.server.start()
         api_url = f"http://{self.server.host}:{self.server.port}"
         _wait_for_health(f"{api_url}/health", self.stop_requested, lambda: self.server.fatal_error)
         log.info(
             "live server ready at %s (WebSocket %s/ws)", api_url, api_url.replace("http", "ws")
         )
+        self._note_component("live_server", True, url=api_url)
         if self.evaluator is not None:
             self.evaluator.start()
+            self._note_component("evaluator", True, pid=self.evaluator.pid)
         page_url = self._start_frontend()
+        if page_url is not None:
+            self._note_component("frontend", True, url=page_url)
         if self.stop_requested.is_set():
             return
         self._start_tensorboard()
         if self.stop_requested.is_set():
             return
         ready_in = time.monotonic() - started
+        if self.tracker is not None:
+            self.tracker.running()
         if page_url is None:
             log.info("ready in %.1f s without the web page; press Ctrl+C to stop", ready_in)
             return
@@ -173,6 +186,7 @@ class Orchestrator:
             return
         self.tensorboard = tensorboard
         self.server.set_tensorboard_url(tensorboard.url)
+        self._note_component("tensorboard", True, url=tensorboard.url)
         tensorboard_log.info(
             "TensorBoard serving %s at %s", options.tensorboard_logdir, tensorboard.url
         )
@@ -189,6 +203,12 @@ class Orchestrator:
     def _watch_workers(self, on_tick: Callable[[], None] = lambda: None) -> None:
         while not self.stop_requested.wait(0.5):
             on_tick()
+            if self.tracker is not None and self.tracker.tick(
+                self.training.progress(), self.training.newest_checkpoint
+            ):
+                self.stop_reason = "townlet stop"
+                self.stop_requested.set()
+                return
             if self.training.error is not None:
                 log.error("training failed; shutting down")
                 self.failed = True
@@ -219,6 +239,8 @@ class Orchestrator:
     # ------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         """The shutdown order, in one place; a second Ctrl+C shortens every step."""
+        if self.tracker is not None:
+            self.tracker.stopping()
         self.training.stop(timeout=0)  # ask; the wait below watches for a second Ctrl+C
         if not self._wait(lambda: not self.training.alive, TRAINING_STOP_TIMEOUT):
             self.failed = True
@@ -259,6 +281,42 @@ class Orchestrator:
             tensorboard_log.info("TensorBoard stopped")
         if self.training.error is not None:
             self.failed = True
+        for name, gone in (
+            ("training", not self.training.alive),
+            ("evaluator", self.evaluator is not None),
+            ("live_server", not self.server.alive),
+            ("frontend", self.frontend is not None),
+            ("tensorboard", self.tensorboard is not None),
+        ):
+            if gone:
+                self._note_component(name, False)
+
+    # ------------------------------------------------------------ the record
+    def _note_component(self, name: str, started: bool, **fields: object) -> None:
+        if self.tracker is not None:
+            self.tracker.component(name, started, **fields)
+
+    def ending(self) -> Ending:
+        """How the run ended, for the registry and the last event."""
+        error = self.training.error
+        if error is not None:
+            return Ending("failed", "training raised an error", f"{type(error).__name__}: {error}")
+        if self.server.fatal_error is not None:
+            return Ending("failed", "live play kept failing", self.server.fatal_error)
+        if self.failed and not self.stop_requested.is_set():
+            return Ending("failed", "a part of the demo stopped unexpectedly")
+        if self.training.trainer.finished():
+            return Ending("completed", "episode budget reached")
+        if self.training.final_save_error is not None:
+            return Ending(
+                "stopped",
+                f"{self.stop_reason}; final checkpoint NOT written",
+                self.training.final_save_error,
+            )
+        return Ending("stopped", f"{self.stop_reason}; final checkpoint written")
+
+    def newest_checkpoint(self) -> Path | None:
+        return self.training.newest_checkpoint
 
     def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``done()``, at most ``timeout`` s, less if a second Ctrl+C comes."""

@@ -1,0 +1,104 @@
+"""What the registry knows about a run, and the one definition of a run's status.
+
+A run's process writes its status (``starting`` .. ``stopped``/``completed``/``failed``) and a
+heartbeat every 2 s. A process that dies without a word (kill -9, power cut) writes nothing
+more, so readers derive ``lost``: an active status whose heartbeat is stale and whose pid is
+gone from this host. Every reader (``townlet list``, ``status``, the live server) calls
+``effective_status``; nothing else decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+RunStatus = Literal[
+    "starting", "running", "paused", "stopping", "stopped", "completed", "failed", "lost"
+]
+ACTIVE: frozenset[str] = frozenset({"starting", "running", "paused", "stopping"})
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 10.0  # five missed heartbeats
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0, i)
+
+
+def new_run_id() -> str:
+    """Six characters people can type (31**6 = 887 million: collisions are retried)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+def config_digest(config_dict: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a config (sorted keys, no spaces)."""
+    canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    name: str
+    config_path: str
+    config_name: str
+    config_digest: str
+    seed: int
+    status: str
+    pid: int | None
+    host: str
+    device: str | None
+    run_dir: str
+    started_at: float
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    episode: int = 0
+    env_step: int = 0
+    steps_per_second: float | None = None
+    newest_checkpoint: str | None = None
+    best_greedy: float | None = None
+    end_reason: str | None = None
+    error: str | None = None
+    stop_requested: int = 0
+    sweep_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+        return cls(**{name: row[name] for name in RUN_COLUMNS})
+
+    def as_dict(self, now: float | None = None) -> dict[str, Any]:
+        """For ``--json``: every field, with ``status`` the effective one."""
+        data = {name: getattr(self, name) for name in RUN_COLUMNS}
+        data["status"] = effective_status(self, now)
+        return data
+
+
+RUN_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(RunRecord))
+
+
+def effective_status(
+    record: RunRecord,
+    now: float | None = None,
+    this_host: str | None = None,
+    pid_alive: Any = None,
+) -> str:
+    """The status to show: the recorded one, or ``lost`` for a process that died silently.
+
+    ``this_host`` and ``pid_alive`` default to this machine's; a run on another host is only
+    judged by its heartbeat (its pid means nothing here).
+    """
+    if record.status not in ACTIVE:
+        return record.status
+    from townlet.registry.store import pid_alive as alive_here
+    from townlet.registry.store import this_host as host_here
+
+    now = time.time() if now is None else now
+    beat = record.heartbeat_at or record.started_at
+    if now - beat <= STALE_SECONDS:
+        return record.status
+    host = host_here() if this_host is None else this_host
+    check = alive_here if pid_alive is None else pid_alive
+    if record.host == host and check(record.pid):
+        return record.status  # alive but slow to beat (a long final save): not lost
+    return "lost"
