@@ -39,12 +39,11 @@ from townlet.orchestrator.run_paths import (
 from townlet.orchestrator.run_tracker import Ending
 from townlet.orchestrator.tensorboard import DEFAULT_PORT as DEFAULT_TENSORBOARD_PORT
 from townlet.orchestrator.training_worker import TrainingWorker
+from townlet.project import DEFAULT_RUNS_DIR, PROJECT_ROOT
 from townlet.registry import RegistryError, config_digest
 from townlet.run_records import evaluation_log, metrics_log
 
 log = logging.getLogger("townlet.orchestrator")
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--runs-dir",
         type=Path,
-        default=PROJECT_ROOT / "runs",
+        default=DEFAULT_RUNS_DIR,
         help="where runs are written (default: runs/)",
     )
     parser.add_argument("--port", type=int, default=8766, help="live server port (default 8766)")
@@ -265,6 +264,10 @@ def check_resumable(state: dict, checkpoint: Path, config: TownletConfig) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Absolute from here on: the registry is read from other directories (townlet resume).
+    args.config, args.runs_dir = args.config.resolve(), args.runs_dir.resolve()
+    if args.checkpoint_dir is not None:
+        args.checkpoint_dir = args.checkpoint_dir.resolve()
     configure_console_logging()
     try:
         config = apply_overrides(load_config(args.config), args)

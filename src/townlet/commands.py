@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from townlet.project import DEFAULT_RUNS_DIR
 from townlet.registry import (
     ACTIVE,
     Registry,
@@ -34,23 +34,19 @@ from townlet.registry import (
     pid_alive,
     this_host,
 )
-from townlet.registry.events import EVENTS_FILE
 from townlet.registry.store import REGISTRY_FILE
 
-# The same as townlet.cli.PROJECT_ROOT (a test keeps them equal); importing cli here would
-# import torch and cost seconds on every ``townlet list``.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
 LOG_FILE = "run.log"
 CONFIG_COPY = "config.yaml"  # the config as the run used it, in its folder
 
 STATUSES = ("starting", "running", "paused", "stopping", "stopped", "completed", "failed", "lost")
+ENDED = ("stopped", "completed", "failed")  # recorded by the run itself as it ended
+LIST_LIMIT = 20
 STATUS_COLOURS = {"running": "GREEN", "paused": "YELLOW", "failed": "RED", "lost": "RED"}
 FOLLOW_POLL_SECONDS = 0.2  # how often -f looks for new lines (and whether the run still runs)
 STOP_POLL_SECONDS = 0.2
 KILL_GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
 STATUS_EVENTS = 10
-_TOWNLET_MARKERS = ("run_demo", "townlet")  # in the command line of a run's process
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -108,7 +104,10 @@ def main() -> None:
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(args: tuple[str, ...]) -> NoReturn:
-    """Start a run: every argument goes to run_demo.py (`townlet run --help` lists them)."""
+    """Start a run: the arguments go to run_demo.py.
+
+    `townlet run --help` lists them.
+    """
     _launch(list(args))
 
 
@@ -117,9 +116,10 @@ def run(args: tuple[str, ...]) -> NoReturn:
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 @runs_dir_option
 def resume(run_id: str, extra: tuple[str, ...], runs_dir: Path) -> NoReturn:
-    """Continue a run that is not active, in its folder and under its id, in this terminal.
+    """Continue a run that is not active, in this terminal.
 
-    Flags after RUN go to run_demo.py (e.g. --no-browser, --episodes N).
+    The run goes on in its own folder, under its own id, from its newest checkpoint. Flags
+    after RUN go to run_demo.py (e.g. --no-browser, --episodes N).
     """
     record = _resolve(_open_registry(runs_dir), runs_dir, run_id)
     status = effective_status(record)
@@ -149,20 +149,36 @@ def _launch(argv: list[str]) -> NoReturn:
     help="only runs with this status (repeatable)",
 )
 @click.option("--config", "config_name", metavar="NAME", help="only runs of this config")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"the newest N runs that are not active (default {LIST_LIMIT}; --json: all)",
+)
+@click.option("--all", "-a", "show_all", is_flag=True, help="every run, however many")
 @runs_dir_option
 @json_option
 def list_runs(
-    statuses: tuple[str, ...], config_name: str | None, runs_dir: Path, as_json: bool
+    statuses: tuple[str, ...],
+    config_name: str | None,
+    limit: int | None,
+    show_all: bool,
+    runs_dir: Path,
+    as_json: bool,
 ) -> None:
-    """The runs, newest first."""
+    """The runs, newest first.
+
+    Every active run, and the newest others (20 unless --limit or --all); --json lists
+    every run unless --limit is given.
+    """
     now = time.time()
+    if show_all or (as_json and limit is None):
+        limit = None
+    elif limit is None:
+        limit = LIST_LIMIT
     registry = _open_registry(runs_dir)
-    records = registry.runs() if registry is not None else []
-    rows = [(record, effective_status(record, now)) for record in records]
-    if statuses:
-        rows = [row for row in rows if row[1] in statuses]
-    if config_name:
-        rows = [row for row in rows if _is_config(row[0], config_name)]
+    rows, hidden = _listed(registry, now, set(statuses or STATUSES), config_name, limit)
     if as_json:
         click.echo(json.dumps([record.as_dict(now) for record, _ in rows]))
         return
@@ -170,7 +186,48 @@ def list_runs(
         filtered = " that match" if statuses or config_name else ""
         click.echo(f"no runs{filtered} in {runs_dir}")
         return
-    colour = _colour_statuses()
+    _print_run_table(rows, now)
+    if hidden:
+        click.echo(
+            f"{hidden:,} older runs not shown: --all shows every run, --limit N the newest N",
+            err=True,
+        )
+
+
+def _listed(
+    registry: Registry | None,
+    now: float,
+    wanted: set[str],
+    config_name: str | None,
+    limit: int | None,
+) -> tuple[list[tuple[RunRecord, str]], int]:
+    """(run, effective status) newest first, and how many more matched beyond ``limit``.
+
+    Runs recorded as active are few and each needs its effective status (some are lost): all
+    are read, and the active ones always listed. Of the runs that ended, only the newest
+    ``limit`` are read: building records is what takes the time with thousands of runs.
+    """
+    if registry is None:
+        return [], 0
+    recorded_active = registry.runs(statuses=ACTIVE, config_name=config_name)
+    live = [(record, effective_status(record, now)) for record in recorded_active]
+    live = [row for row in live if row[1] in wanted]
+    ended_statuses = [status for status in ENDED if status in wanted]
+    ended = registry.runs(limit, statuses=ended_statuses, config_name=config_name)
+    ended_total = len(ended)
+    if limit is not None and ended_total == limit:
+        ended_total = registry.count(statuses=ended_statuses, config_name=config_name)
+    active = [row for row in live if row[1] in ACTIVE]
+    others = [row for row in live if row[1] not in ACTIVE]  # lost
+    others += [(record, record.status) for record in ended]
+    others.sort(key=lambda row: row[0].started_at, reverse=True)
+    shown = others if limit is None else others[:limit]
+    hidden = len(others) - len(shown) + ended_total - len(ended)
+    rows = sorted(active + shown, key=lambda row: row[0].started_at, reverse=True)
+    return rows, hidden
+
+
+def _print_run_table(rows: list[tuple[RunRecord, str]], now: float) -> None:
     header = ("ID", "NAME", "STATUS", "AGE", "EPISODE", "ENV STEPS", "STEPS/S", "GREEDY", "DEVICE")
     table = [
         (
@@ -186,24 +243,22 @@ def list_runs(
         )
         for record, status in rows
     ]
-    right = {4, 5, 6, 7}
-    widths = [max(len(header[i]), *(len(row[i]) for row in table)) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...], paint: Callable[[str, str], str] | None) -> str:
-        parts = []
-        for i, cell in enumerate(cells):
-            text = cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            if i == 2 and paint is not None:
-                text = paint(cell, text)
-            parts.append(text)
-        return "  ".join(parts).rstrip()
-
-    out = [line(header, None), *(line(row, colour) for row in table)]
-    click.echo("\n".join(out))
-
-
-def _is_config(record: RunRecord, name: str) -> bool:
-    return name in (record.config_name, Path(record.config_path).stem)
+    # One format string for every line (10,000 runs are formatted in a few milliseconds);
+    # the status cell is padded before it is coloured, so colours do not shift the columns.
+    columns = zip(header, *table, strict=True)
+    widths = [max(map(len, column)) for column in columns]
+    align = ["<", "<", "", "<", ">", ">", ">", ">", ""]
+    template = "  ".join(
+        "{}" if not align[i] else f"{{:{align[i]}{widths[i]}}}" for i in range(len(header))
+    )
+    paint = _colour_statuses()
+    cells = {
+        status: paint(status, status.ljust(widths[2])) if paint else status.ljust(widths[2])
+        for status in {*STATUSES, *(row[2] for row in table)}
+    }
+    lines = [template.format(*header[:2], header[2].ljust(widths[2]), *header[3:]).rstrip()]
+    lines += [template.format(*row[:2], cells[row[2]], *row[3:]).rstrip() for row in table]
+    click.echo("\n".join(lines))
 
 
 def _colour_statuses() -> Callable[[str, str], str] | None:
@@ -237,7 +292,7 @@ def status(run_id: str, runs_dir: Path, as_json: bool) -> None:
     state = effective_status(record, now)
     run_dir = _run_dir(record)
     checkpoint = record.newest_checkpoint or _newest_checkpoint_file(run_dir)
-    events = _last_events(run_dir / EVENTS_FILE, STATUS_EVENTS)
+    events = _last_events(run_dir / _events_file(), STATUS_EVENTS)
     if as_json:
         data = record.as_dict(now) | {"newest_checkpoint": checkpoint}
         click.echo(json.dumps({"run": data, "events": events}, indent=2))
@@ -276,9 +331,9 @@ def status(run_id: str, runs_dir: Path, as_json: bool) -> None:
     click.echo("\n".join(f"{label.ljust(width)}  {value}" for label, value in fields))
     click.echo()
     if not events:
-        click.echo(f"no events yet ({run_dir / EVENTS_FILE})")
+        click.echo(f"no events yet ({run_dir / _events_file()})")
         return
-    click.echo(f"latest events ({run_dir / EVENTS_FILE}):")
+    click.echo(f"latest events ({run_dir / _events_file()}):")
     for event in events:
         click.echo("  " + _describe_event(event))
 
@@ -289,11 +344,11 @@ def _ending(record: RunRecord, state: str, now: float) -> str:
         return f"not yet: {state}{asked}"
     if state == "lost":
         beat = record.heartbeat_at or record.started_at
-        return (
-            f"lost: no heartbeat for {_age(now - beat)} and pid {record.pid} is gone "
-            f"(killed, or the machine stopped); `townlet resume {record.id}` continues from "
-            "the newest checkpoint"
+        why = record.end_reason or (
+            f"no heartbeat for {_age(now - beat)} and pid {record.pid} is gone "
+            "(killed, or the machine stopped)"
         )
+        return f"lost: {why}; `townlet resume {record.id}` continues from the newest checkpoint"
     return f"{state}: {record.end_reason or 'no reason recorded'}"
 
 
@@ -354,7 +409,11 @@ def _newest_checkpoint_file(run_dir: Path) -> str | None:
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines while the run runs")
 @runs_dir_option
 def logs(run_id: str, follow: bool, runs_dir: Path) -> None:
-    """Print the run's log (run.log); -f follows it until the run ends or Ctrl+C."""
+    """Print a run's log; -f follows it.
+
+    Prints the run folder's run.log; with -f, new lines as they come, until the run is no
+    longer active or Ctrl+C.
+    """
     _print_run_file(runs_dir, run_id, LOG_FILE, follow, whole_lines=False)
 
 
@@ -363,8 +422,11 @@ def logs(run_id: str, follow: bool, runs_dir: Path) -> None:
 @click.option("-f", "--follow", is_flag=True, help="keep printing new events while the run runs")
 @runs_dir_option
 def events(run_id: str, follow: bool, runs_dir: Path) -> None:
-    """Print the run's events (events.jsonl, one JSON object a line); -f follows them."""
-    _print_run_file(runs_dir, run_id, EVENTS_FILE, follow, whole_lines=True)
+    """Print a run's events; -f follows them.
+
+    The run folder's events.jsonl as is: one JSON object a line (whole lines only).
+    """
+    _print_run_file(runs_dir, run_id, _events_file(), follow, whole_lines=True)
 
 
 def _print_run_file(
@@ -382,7 +444,8 @@ def _print_run_file(
     path = _run_dir(record) / file_name
     if not path.exists() and not (follow and effective_status(record) in ACTIVE):
         raise Failure(f"run {record.id} has no {file_name} (looked for {path})")
-    out = click.get_binary_stream("stdout")
+    sys.stdout.flush()
+    out = sys.stdout.buffer
     tail = _FileTail(path)
     try:
         while True:
@@ -394,10 +457,7 @@ def _print_run_file(
                 out.write(data)
                 out.flush()
             if ended:
-                if not whole_lines and tail.pending:
-                    out.write(tail.pending)
-                    out.flush()
-                return
+                return  # an unfinished JSON line left at the end is torn: never completed
             time.sleep(FOLLOW_POLL_SECONDS)
     except KeyboardInterrupt:
         return  # Ctrl+C is how one stops following: exit 0, no traceback
@@ -452,7 +512,11 @@ class _FileTail:
 )
 @runs_dir_option
 def stop(run_id: str, timeout: float, force: bool, runs_dir: Path) -> None:
-    """Ask a run to stop (it writes a final checkpoint first) and wait until it has."""
+    """Ask a run to stop, and wait until it has.
+
+    The run writes a final checkpoint and ends "stopped". Exit code 1 if it is not active,
+    or has not stopped within --timeout (it stays asked to); --force then ends its process.
+    """
     registry = _open_registry(runs_dir)
     record = _resolve(registry, runs_dir, run_id)
     assert registry is not None
@@ -491,7 +555,7 @@ def _wait_until_inactive(registry: Registry, run_id: str, seconds: float) -> Run
         time.sleep(min(STOP_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
-def _force_end(registry: Registry, record: RunRecord) -> RunRecord | None:
+def _force_end(registry: Registry, record: RunRecord) -> RunRecord:
     """SIGTERM (the run saves and stops, as on Ctrl+C), then SIGKILL; record a killed run.
 
     A killed process cannot record its own end, so this records it as ``lost`` at once
@@ -506,10 +570,10 @@ def _force_end(registry: Registry, record: RunRecord) -> RunRecord | None:
     if pid is None or not pid_alive(pid):
         click.echo(f"pid {pid} is not running: the process is already gone")
         return _record_killed(registry, record.id, "its process was gone (stop --force)")
-    command = _command_line(pid)
-    if command is not None and not any(mark in command for mark in _TOWNLET_MARKERS):
+    argv = _command_line(pid)
+    if argv is not None and not _looks_like_a_run(argv):
         raise Failure(
-            f"pid {pid} is now another program ({command[:80]}): not signalling it; "
+            f"pid {pid} is now another program ({' '.join(argv)[:80]}): not signalling it; "
             f"run {record.id}'s own process is gone"
         )
     click.echo(f"run {record.id} did not stop in time: sent SIGTERM to pid {pid}")
@@ -517,6 +581,7 @@ def _force_end(registry: Registry, record: RunRecord) -> RunRecord | None:
     ended = _wait_until_gone(registry, record.id, pid, KILL_GRACE_SECONDS)
     if ended is not None:
         return ended
+    how = "ended by SIGTERM from `townlet stop --force` without recording its end"
     if pid_alive(pid):
         click.echo(
             f"pid {pid} still running after {KILL_GRACE_SECONDS:g} s: sent SIGKILL; "
@@ -524,9 +589,10 @@ def _force_end(registry: Registry, record: RunRecord) -> RunRecord | None:
         )
         _signal(pid, signal.SIGKILL)
         _wait_until_gone(registry, record.id, pid, KILL_GRACE_SECONDS)
+        how = "killed (SIGKILL) by `townlet stop --force`"
     if pid_alive(pid):
         raise Failure(f"pid {pid} is still running after SIGKILL (uninterruptible I/O?)")
-    return _record_killed(registry, record.id, "killed by `townlet stop --force`")
+    return _record_killed(registry, record.id, how)
 
 
 def _wait_until_gone(registry: Registry, run_id: str, pid: int, seconds: float) -> RunRecord | None:
@@ -559,13 +625,23 @@ def _signal(pid: int, signum: signal.Signals) -> None:
         raise Failure(f"not allowed to signal pid {pid} (another user's process)") from None
 
 
-def _command_line(pid: int) -> str | None:
-    """The process's command line (Linux); None where it cannot be read."""
+def _command_line(pid: int) -> list[str] | None:
+    """The process's arguments (Linux); None where they cannot be read."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _looks_like_a_run(argv: list[str]) -> bool:
+    """run_demo.py, the ``townlet`` command, or ``python -m townlet...``."""
+    for index, arg in enumerate(argv):
+        if os.path.basename(arg) in ("run_demo.py", "townlet"):
+            return True
+        if arg == "-m" and argv[index + 1 : index + 2] and argv[index + 1].startswith("townlet"):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- compare
@@ -576,7 +652,11 @@ def _command_line(pid: int) -> str | None:
 @runs_dir_option
 @json_option
 def compare(run_ids: tuple[str, ...], runs_dir: Path, as_json: bool) -> None:
-    """Runs side by side, with the config values that differ between them."""
+    """Runs side by side, and their config differences.
+
+    Counters, status and greedy survival, then every config value (dotted keys) that is
+    not the same in all of them.
+    """
     if len(run_ids) < 2:
         raise click.UsageError("compare needs two runs or more")
     registry = _open_registry(runs_dir)
@@ -692,7 +772,10 @@ def _flatten(value: object, prefix: str = "") -> dict[str, Any]:
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 @runs_dir_option
 def rm(run_id: str, yes: bool, runs_dir: Path) -> None:
-    """Delete a run that is not active: its folder and its registry entry."""
+    """Delete a run that is not active, and its folder.
+
+    Asks first unless --yes; never deletes a folder outside --runs-dir.
+    """
     registry = _open_registry(runs_dir)
     record = _resolve(registry, runs_dir, run_id)
     assert registry is not None
@@ -707,12 +790,14 @@ def rm(run_id: str, yes: bool, runs_dir: Path) -> None:
             f"not deleting {run_dir}: it is not inside --runs-dir {runs_dir}; nothing was removed"
         )
     exists = folder.is_dir()
-    what = f"its folder {run_dir}" if exists else f"its entry (the folder {run_dir} is gone)"
+    what = f"its folder {run_dir}" if exists else "its entry (its folder is already gone)"
     if not yes:
         click.confirm(
             f"delete run {record.id} ({record.config_name}, {state}) and {what}?", abort=True
         )
     if exists:
+        import shutil
+
         try:
             shutil.rmtree(folder)
         except OSError as error:
@@ -770,6 +855,12 @@ def _current(registry: Registry, run: RunRecord | str) -> RunRecord:
     return record
 
 
+def _events_file() -> str:
+    from townlet.registry.events import EVENTS_FILE  # imports logging: not for `list`
+
+    return EVENTS_FILE
+
+
 def _run_dir(record: RunRecord) -> Path:
     return Path(record.run_dir)
 
@@ -780,19 +871,25 @@ def _paint_one(status: str) -> str:
 
 
 def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
+    """3s, 4m, 2h, 5d: the largest whole unit (called once a row: kept cheap)."""
+    if seconds < 60:
+        return f"{max(0, int(seconds))}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
 
 
 def _count(value: float) -> str:
-    """1234 -> 1.2k, 1234567 -> 1.2M."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size * 0.9995:  # so 999,950 reads 1.0M, not 1000.0k
-            return f"{value / size:.1f}{unit}"
-    return f"{value:.0f}"
+    """1234 -> 1.2k, 1234567 -> 1.2M; rounding never gives 1000.0k (999,950 reads 1.0M)."""
+    if value < 999.5:
+        return f"{value:.0f}"
+    if value < 999_950:
+        return f"{value / 1e3:.1f}k"
+    if value < 999_950_000:
+        return f"{value / 1e6:.1f}M"
+    return f"{value / 1e9:.1f}B"
 
 
 def _rate(steps_per_second: float | None) -> str:

@@ -69,7 +69,7 @@ class RunRecord:
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:
         """For ``--json``: every field, with ``status`` the effective one."""
-        data = {name: getattr(self, name) for name in RUN_COLUMNS}
+        data = dict(vars(self))  # the fields, in order (a dataclass without slots)
         data["status"] = effective_status(self, now)
         return data
 

@@ -17,7 +17,7 @@ import random
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -61,6 +61,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_SELECTED = ", ".join(RUN_COLUMNS)  # in RunRecord's field order, so a row is its arguments
 
 Result = TypeVar("Result")
 
@@ -122,29 +123,42 @@ class Registry:
 
     # ------------------------------------------------------------ reads
     def get(self, run_id: str) -> RunRecord | None:
-        rows = self._read("SELECT * FROM runs WHERE id = ?", [run_id])
-        return RunRecord.from_row(rows[0]) if rows else None
+        records = self._records("WHERE id = ?", [run_id])
+        return records[0] if records else None
 
     def find(self, prefix: str) -> list[RunRecord]:
         """Runs whose id starts with ``prefix`` (ids are typed by people: a prefix will do)."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._read(
-            "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at", [escaped + "%"]
-        )
-        return [RunRecord.from_row(row) for row in rows]
+        return self._records("WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at", [escaped + "%"])
 
-    def runs(self, limit: int | None = None) -> list[RunRecord]:
-        """Newest first."""
-        sql = "SELECT * FROM runs ORDER BY started_at DESC"
-        rows = self._read(sql + (f" LIMIT {int(limit)}" if limit else ""), [])
-        return [RunRecord.from_row(row) for row in rows]
+    def runs(
+        self,
+        limit: int | None = None,
+        *,
+        statuses: Collection[str] | None = None,
+        config_name: str | None = None,
+    ) -> list[RunRecord]:
+        """Newest first; optionally only these recorded statuses (``lost`` is never recorded:
+        it is derived, see ``effective_status``) and this config."""
+        if statuses is not None and not statuses:
+            return []
+        where, parameters = _filters(statuses, config_name)
+        sql = f"{where} ORDER BY started_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return self._records(sql, parameters)
+
+    def count(
+        self, *, statuses: Collection[str] | None = None, config_name: str | None = None
+    ) -> int:
+        """How many runs ``runs()`` would return without a limit."""
+        if statuses is not None and not statuses:
+            return 0
+        where, parameters = _filters(statuses, config_name)
+        return int(self._read(f"SELECT COUNT(*) FROM runs {where}", parameters)[0][0])
 
     def same_config(self, digest: str, seed: int) -> list[RunRecord]:
-        rows = self._read(
-            "SELECT * FROM runs WHERE config_digest = ? AND seed = ? ORDER BY started_at DESC",
-            [digest, seed],
+        return self._records(
+            "WHERE config_digest = ? AND seed = ? ORDER BY started_at DESC", [digest, seed]
         )
-        return [RunRecord.from_row(row) for row in rows]
 
     # ------------------------------------------------------------ internals
     @contextmanager
@@ -164,6 +178,18 @@ class Registry:
 
     def _read(self, sql: str, parameters: list[object]) -> list[sqlite3.Row]:
         return self._retrying(lambda: self._connection.execute(sql, parameters).fetchall())
+
+    def _records(self, where: str, parameters: list[object]) -> list[RunRecord]:
+        """Runs selected by ``where`` (and order), built from plain tuples: about three times
+        faster than from ``sqlite3.Row``s, which is what keeps ``townlet list`` quick."""
+        sql = f"SELECT {_SELECTED} FROM runs {where}"
+
+        def fetch() -> list[tuple[object, ...]]:
+            cursor = self._connection.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, parameters).fetchall()
+
+        return [RunRecord(*row) for row in self._retrying(fetch)]
 
     def _retrying(self, action: Callable[[], Result]) -> Result:
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
@@ -218,6 +244,17 @@ class Registry:
                 f"({text}): another program holds it; try again"
             )
         return f"the run registry {self.path} failed: {text}"
+
+
+def _filters(statuses: Collection[str] | None, config_name: str | None) -> tuple[str, list[object]]:
+    clauses, parameters = [], []
+    if statuses is not None:
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        parameters += list(statuses)
+    if config_name is not None:
+        clauses.append("config_name = ?")
+        parameters.append(config_name)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), parameters
 
 
 def this_host() -> str:
