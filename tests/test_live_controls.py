@@ -231,3 +231,32 @@ def point(env_step: int) -> MetricPoint:
         steps_per_second=1000.0,
         curriculum_stage=None,
     )
+
+
+def test_the_registry_is_readable_over_http(tmp_path: Path) -> None:
+    from tests.support.runs import record
+    from townlet.live.app import create_app
+    from townlet.live.server_thread import LiveServerThread, bind_socket
+    from townlet.registry import Registry
+
+    runs = tmp_path / "runs"
+    registry = Registry(runs)
+    mine = registry.register(record(runs / "a", id="abc234", name="mine"))
+    registry.register(record(runs / "b", id="xyz789", status="stopped"))
+    trainer = tiny_trainer(tmp_path)
+    app = create_app(
+        trainer.config, trainer.checkpoint_dir, trainer.progress, runs_dir=runs, run_id=mine.id
+    )
+    server = LiveServerThread(app, bind_socket("127.0.0.1", 0))
+    server.start()
+    try:
+        status, body = get(server, "/api/runs")
+        assert status == 200 and {run["id"] for run in body} == {"abc234", "xyz789"}
+        status, body = get(server, "/api/runs/abc")
+        assert (status, body["name"], body["status"]) == (200, "mine", "running")
+        assert get(server, "/api/runs/nope")[0] == 404
+        assert post(server, "/api/runs")[0] == 405, "read-only"
+        with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+            assert receive(ws)["run_id"] == "abc234"
+    finally:
+        server.stop()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from townlet.registry import Registry, RegistryError, RunRecord, effective_status, new_run_id
+from tests.support.runs import record
+from townlet.registry import Registry, RegistryError, effective_status
 from townlet.registry.records import STALE_SECONDS
 from townlet.registry.store import REGISTRY_FILE
 
@@ -27,25 +28,6 @@ for step in range(1, int(sys.argv[3]) + 1):
     registry.heartbeat(run_id, env_step=step)
 print("done", flush=True)
 """
-
-
-def record(run_dir: Path, **fields: object) -> RunRecord:
-    values: dict[str, object] = {
-        "id": new_run_id(),
-        "name": "tiny",
-        "config_path": "configs/tiny.yaml",
-        "config_name": "tiny",
-        "config_digest": "d" * 64,
-        "seed": 7,
-        "status": "running",
-        "pid": os.getpid(),
-        "host": __import__("socket").gethostname(),
-        "device": "cpu",
-        "run_dir": str(run_dir),
-        "started_at": time.time(),
-        "heartbeat_at": time.time(),
-    }
-    return RunRecord(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def test_three_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
