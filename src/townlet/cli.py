@@ -41,6 +41,7 @@ from townlet.orchestrator.tensorboard import DEFAULT_PORT as DEFAULT_TENSORBOARD
 from townlet.orchestrator.training_worker import TrainingWorker
 from townlet.project import DEFAULT_RUNS_DIR, PROJECT_ROOT
 from townlet.registry import RegistryError, config_digest
+from townlet.registry.store import REGISTRY_FILE
 from townlet.run_records import evaluation_log, metrics_log
 
 log = logging.getLogger("townlet.orchestrator")
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     # Everything that can fail on bad input is checked before the run folder is created:
     # which run this is, both ports, the device, and the checkpoint to resume from.
     digest = config_digest(config_to_dict(config))
-    registry = open_registry(args.runs_dir)
+    registry = open_registry(args.runs_dir, create=False)
     try:
         plan = prepare(registry, digest, config.seed, args.resume_run, allow_twin=args.new)
     except (RunRefused, RegistryError) as error:
@@ -316,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
     torch.set_num_threads(config.training.torch_threads)
+    if plan.registry is None and not (args.runs_dir / REGISTRY_FILE).exists():
+        plan.registry = open_registry(args.runs_dir, create=True)  # the first run here
     paths = (
         continued_paths(continued_dir)
         if continued_dir is not None

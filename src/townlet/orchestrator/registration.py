@@ -27,6 +27,7 @@ from townlet.registry import (
     this_host,
 )
 from townlet.registry.events import EventLog
+from townlet.registry.store import REGISTRY_FILE
 
 log = logging.getLogger("townlet.orchestrator")
 
@@ -37,8 +38,13 @@ class RunRefused(RuntimeError):
     """This start must not go ahead; the message says why and what to do instead."""
 
 
-def open_registry(runs_dir: Path) -> Registry | None:
-    """The runs folder's registry, or None (with a warning) when it cannot be used."""
+def open_registry(runs_dir: Path, create: bool) -> Registry | None:
+    """The runs folder's registry, or None (with a warning) when it cannot be used.
+
+    ``create=False`` (the checks before a start) makes nothing: a start that is refused must
+    leave the runs folder as it was."""
+    if not create and not (runs_dir / REGISTRY_FILE).exists():
+        return None
     try:
         return Registry(runs_dir)
     except RegistryError as error:
@@ -132,10 +138,13 @@ def register(
     except RegistryError as error:
         log.warning("%s; this run goes on without the registry", error)
         registry = None
-    attach_run_log(paths.run_dir)
+    run_log = attach_run_log(paths.run_dir)
     events = EventLog(paths.run_dir, record.id, stream=events_stream)
-    logging.getLogger("townlet").addHandler(EventsFromLog(events))
-    return RunTracker(registry, record, events)
+    from_log = EventsFromLog(events)
+    logging.getLogger("townlet").addHandler(from_log)
+    tracker = RunTracker(registry, record, events)
+    tracker.log_handlers = [run_log, from_log]
+    return tracker
 
 
 def _insert_with_fresh_id(registry: Registry, record: RunRecord) -> RunRecord:
@@ -150,9 +159,10 @@ def _insert_with_fresh_id(registry: Registry, record: RunRecord) -> RunRecord:
     raise RegistryError(f"could not find a free run id in {registry.path}")
 
 
-def attach_run_log(run_dir: Path) -> None:
+def attach_run_log(run_dir: Path) -> logging.Handler:
     """Everything the console shows also goes to <run>/run.log (``townlet logs``)."""
     handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8", delay=True)
     handler.setFormatter(PrefixFormatter(color=False))
     for name in ("townlet", "uvicorn"):
         logging.getLogger(name).addHandler(handler)
+    return handler

@@ -50,6 +50,8 @@ class RunTracker:
         self._evaluations = RecordTail(evaluation_log(Path(record.run_dir)))
         self._best: float | None = record.best_greedy
         self.stop_requested = False
+        # What writes into the run folder from the log (run.log, events): set by register().
+        self.log_handlers: list[logging.Handler] = []
 
     # ------------------------------------------------------------ registry calls
     def _write(self, action: str, call: object, *args: object, **kwargs: object) -> None:
@@ -145,10 +147,15 @@ class RunTracker:
 
     # ------------------------------------------------------------ the end
     def forget(self) -> None:
-        """Stopped before anything ran: no row is left behind for a run that never was."""
+        """Stopped before anything ran: no row is left behind for a run that never was, and
+        nothing writes into its folder any more (it is about to be removed)."""
+        for handler in self.log_handlers:
+            for name in ("townlet", "uvicorn"):
+                logging.getLogger(name).removeHandler(handler)
+            handler.close()
         self._write("removing the run", lambda: self.registry.remove(self.run_id))  # type: ignore[union-attr]
         if self.registry is not None:
-            self.registry.close()
+            self.registry.discard_if_unused()
 
     def stopping(self) -> None:
         self._write("marking the run stopping", self._update, status="stopping")

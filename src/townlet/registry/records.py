@@ -2,9 +2,9 @@
 
 A run's process writes its status (``starting`` .. ``stopped``/``completed``/``failed``) and a
 heartbeat every 2 s. A process that dies without a word (kill -9, power cut) writes nothing
-more, so readers derive ``lost``: an active status whose heartbeat is stale and whose pid is
-gone from this host. Every reader (``townlet list``, ``status``, the live server) calls
-``effective_status``; nothing else decides.
+more, so readers derive ``lost``: an active status whose pid is gone (on this host), or, for a
+run on another host, whose heartbeat is stale. Every reader (``townlet list``, ``status``,
+the live server) calls ``effective_status``; nothing else decides.
 """
 
 from __future__ import annotations
@@ -93,12 +93,12 @@ def effective_status(
     from townlet.registry.store import pid_alive as alive_here
     from townlet.registry.store import this_host as host_here
 
-    now = time.time() if now is None else now
-    beat = record.heartbeat_at or record.started_at
-    if now - beat <= STALE_SECONDS:
-        return record.status
     host = host_here() if this_host is None else this_host
     check = alive_here if pid_alive is None else pid_alive
-    if record.host == host and check(record.pid):
-        return record.status  # alive but slow to beat (a long final save): not lost
-    return "lost"
+    if record.host == host:
+        # On this machine the pid says it at once: gone is lost, alive is alive (even when
+        # slow to beat, as during a long final save).
+        return record.status if check(record.pid) else "lost"
+    now = time.time() if now is None else now
+    beat = record.heartbeat_at or record.started_at
+    return record.status if now - beat <= STALE_SECONDS else "lost"

@@ -76,6 +76,7 @@ class Registry:
         self.path = runs_dir / REGISTRY_FILE
         if not create and not self.path.exists():
             raise RegistryError(f"there is no run registry at {self.path} yet")
+        self.created = not self.path.exists()  # by this process: see discard_if_unused
         runs_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._connection = sqlite3.connect(
@@ -90,6 +91,15 @@ class Registry:
 
     def close(self) -> None:
         self._connection.close()
+
+    def discard_if_unused(self) -> None:
+        """Close; and delete the database when this process created it and it holds no run
+        (a start stopped before it began leaves nothing behind)."""
+        unused = self.created and not self._read("SELECT 1 FROM runs LIMIT 1", [])
+        self.close()
+        if unused:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     # ------------------------------------------------------------ writes
     def register(self, record: RunRecord) -> RunRecord:
