@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from townlet.orchestrator.process_group import group_alive
+
 log = logging.getLogger("townlet.evaluation")
 
 # "12:34:56.789 [Evaluation] WARNING: message", as the worker's formatter writes it.
@@ -111,7 +113,7 @@ class EvaluatorProcess:
         deadline = time.monotonic() + timeout
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
-        while _group_alive(process.pid):
+        while group_alive(process.pid):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
@@ -131,13 +133,3 @@ class EvaluatorProcess:
                 else:
                     level = logging.getLevelName(match["level"] or "INFO")
                     log.log(level, "%s", match["text"])
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from townlet.orchestrator.process_group import end_group
 from townlet.orchestrator.progress import advance_to, progress_bar
 
 log = logging.getLogger("townlet.frontend")
@@ -53,7 +53,7 @@ def install_dependencies(frontend_dir: Path, stop: threading.Event) -> bool:
     with progress_bar(len(packages), 0, "pkg", "npm ci") as bar:
         while process.poll() is None:
             if stop.wait(0.2):
-                _end_group(process, timeout=5.0)
+                end_group(process, 5.0, "frontend", log)
                 relay.join(2.0)
                 return False
             advance_to(bar, sum((frontend_dir / p / "package.json").exists() for p in packages))
@@ -119,7 +119,7 @@ class FrontendProcess:
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is not None:
-            _end_group(self.process, timeout)
+            end_group(self.process, timeout, "frontend", log)
         if self._relay is not None:
             self._relay.join(2.0)
 
@@ -162,31 +162,3 @@ def _relay_output(process: subprocess.Popen[str]) -> threading.Thread:
     thread = threading.Thread(target=relay, name="frontend-log", daemon=True)
     thread.start()
     return thread
-
-
-def _end_group(process: subprocess.Popen[str], timeout: float) -> None:
-    """SIGTERM the whole group, SIGKILL whatever of it lingers, and reap the leader."""
-    group = process.pid  # start_new_session made the child its group's leader
-    if _group_alive(group):
-        os.killpg(group, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not _group_alive(group):
-                break
-            time.sleep(0.05)
-        if _group_alive(group):
-            log.warning("frontend did not stop within %.0f s; killing its process group", timeout)
-            os.killpg(group, signal.SIGKILL)
-    process.wait()
-    if process.stdin is not None:
-        process.stdin.close()
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

@@ -13,7 +13,6 @@ import importlib.util
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from townlet.orchestrator.frontend import start_guarded
+from townlet.orchestrator.process_group import end_group
 
 log = logging.getLogger("townlet.tensorboard")
 
@@ -117,7 +117,7 @@ class TensorBoardProcess:
         """End the whole process group: SIGTERM, then SIGKILL after ``timeout`` s."""
         if self.process is None:
             return
-        _end_group(self.process, timeout)
+        end_group(self.process, timeout, "TensorBoard", log)
         if self._relay is not None:
             self._relay.join(2.0)
         relay_done = self._relay is None or not self._relay.is_alive()
@@ -174,33 +174,3 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _end_group(process: subprocess.Popen[str], timeout: float) -> None:
-    """SIGTERM the whole group, SIGKILL whatever of it lingers, and reap the leader."""
-    group = process.pid  # start_guarded made the guard its group's leader
-    if _group_alive(group):
-        os.killpg(group, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not _group_alive(group):
-                break
-            time.sleep(0.05)
-        if _group_alive(group):
-            log.warning(
-                "TensorBoard did not stop within %.0f s; killing its process group", timeout
-            )
-            os.killpg(group, signal.SIGKILL)
-    process.wait()
-    if process.stdin is not None:
-        process.stdin.close()
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
