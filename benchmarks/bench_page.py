@@ -1,7 +1,8 @@
 """What watching costs training, and how fast the page redraws its charts.
 
 Part 1: a real DQNTrainer (level 1, one torch thread, a checkpoint every 5 s) trains in a
-thread of this process beside the live server, as run_demo.py runs them. Training env steps/s
+thread of this process; the live server runs in a process of its own, as run_demo.py runs
+them (--in-process: in a thread beside training, the layout before). Training env steps/s
 are timed in alternating windows, in one run:
 - "none": live play paused, no page, no viewer, no evaluator;
 - "all": live play at 60 steps/s, the page open in Chromium through a real Vite (charts
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_viewers import Training, ViewerProcess  # noqa: E402
+from benchmarks.bench_viewers import Training, ViewerProcess, start_server  # noqa: E402
 from benchmarks.machine import describe_busy, machine_lines, reexec_with_malloc_settings  # noqa: E402
 
 LEVEL = "level_1_full_observability"
@@ -79,8 +80,6 @@ def part_one(args: argparse.Namespace, browser: Browser) -> list[str]:
 
     from townlet.config import load_config
     from townlet.learner.trainer import DQNTrainer
-    from townlet.live.app import create_app
-    from townlet.live.server_thread import LiveServerThread, bind_socket
     from townlet.orchestrator.evaluator import EvaluatorProcess
     from townlet.orchestrator.frontend import FrontendProcess
     from townlet.run_records import evaluation_log, metrics_log
@@ -107,19 +106,15 @@ def part_one(args: argparse.Namespace, browser: Browser) -> list[str]:
     runner.start()
     training = Training(trainer)  # only its rate_over() is used
 
-    server = LiveServerThread(
-        create_app(
-            config,
-            trainer.checkpoint_dir,
-            trainer.progress,
-            catalog=trainer.catalog,
-            run_dir=run_dir,
-            page_origins=["http://127.0.0.1:5199"],
-        ),
-        bind_socket("127.0.0.1", 0),
+    server = start_server(
+        trainer,
+        config,
+        trainer.checkpoint_dir,
+        args.in_process,
+        run_dir=run_dir,
+        page_origins=("http://127.0.0.1:5199",),
     )
-    server.start()
-    api = f"http://127.0.0.1:{server.port}"
+    api = f"http://127.0.0.1:{server.port}"  # type: ignore[attr-defined]
     frontend = FrontendProcess(ROOT / "frontend", "127.0.0.1", 5199, server.port)
     frontend.start()
     frontend.wait_until_serving(threading.Event())
@@ -304,6 +299,11 @@ def main() -> None:
         help="what the 'all' windows run (to find what costs what)",
     )
     parser.add_argument("--skip-redraw", action="store_true", help="part 1 only")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="the live server in a thread of the training process (the layout before)",
+    )
     args = parser.parse_args()
 
     reexec_with_malloc_settings()
@@ -328,7 +328,7 @@ def main() -> None:
             "windows, mirrored order every other round).",
             "",
             *header,
-            f"- {describe_busy('other processes after the run')}",
+            describe_busy("after the run"),
             *table,
             *redraws,
             "",

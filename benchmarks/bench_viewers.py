@@ -11,11 +11,12 @@ with a tiny receive buffer that never read after the handshake) stay connected. 
 states/s each healthy viewer receives, the longest gap between two of its states, and how
 long the server took to drop the stalled ones.
 
-With --control it also times the same viewers against a live server in a process of its own
-(training then shares no GIL with it): what the live server would cost out of process.
+The live server runs as run_demo.py runs it, in a process of its own; --in-process puts it in
+a thread of the training process instead (the layout before, which shares one interpreter
+lock with training).
 
     python benchmarks/bench_viewers.py [--seconds 4] [--rounds 6] [--viewers 50] [--stalled 20]
-                                       [--control]
+                                       [--in-process]
 """
 
 from __future__ import annotations
@@ -148,50 +149,80 @@ class Training:
         return int(self.trainer.env_step)  # type: ignore[attr-defined]
 
     def rate_over(self, seconds: float, server: object | None = None) -> tuple[float, float]:
-        """(env steps/s, the live server thread's CPU in cores) over ``seconds``."""
-        tid = server.thread.native_id if server is not None else None  # type: ignore[attr-defined]
-        steps0, cpu0, start = self.steps(), thread_cpu(tid), time.perf_counter()
+        """(env steps/s, the live server's CPU in cores) over ``seconds``."""
+        steps0, cpu0, start = self.steps(), server_cpu_seconds(server), time.perf_counter()
         time.sleep(seconds)
         elapsed = time.perf_counter() - start
-        return (self.steps() - steps0) / elapsed, (thread_cpu(tid) - cpu0) / elapsed
+        return (self.steps() - steps0) / elapsed, (server_cpu_seconds(server) - cpu0) / elapsed
 
 
-def thread_cpu(tid: int | None) -> float:
-    """CPU seconds a thread of this process has used (Linux /proc; 0 elsewhere)."""
-    if tid is None:
+def server_cpu_seconds(server: object | None) -> float:
+    """CPU seconds the live server has used: its process, or its thread in this process
+    (Linux /proc; 0 elsewhere)."""
+    if server is None:
         return 0.0
+    process = getattr(server, "process", None)
+    path = (
+        f"/proc/{process.pid}/stat"
+        if process is not None
+        else f"/proc/self/task/{server.thread.native_id}/stat"  # type: ignore[attr-defined]
+    )
     try:
-        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def start_server(trainer: object, config: object, checkpoint_dir: Path) -> object:
+def start_server(
+    trainer: object,
+    config: object,
+    checkpoint_dir: Path,
+    in_process: bool,
+    run_dir: Path | None = None,
+    page_origins: tuple[str, ...] = (),
+) -> object:
+    """The live server as run_demo.py starts it (a process of its own), or in a thread of
+    this process (``in_process``: the layout before, for comparison)."""
     from townlet.live.app import create_app
+    from townlet.live.process_link import LiveServerSetup
     from townlet.live.server_thread import LiveServerThread, bind_socket
+    from townlet.orchestrator.live_server_process import LiveServerProcess
 
-    app = create_app(config, checkpoint_dir, trainer.progress)  # type: ignore[arg-type, attr-defined]
-    server = LiveServerThread(app, bind_socket("127.0.0.1", 0))
-    server.start()
+    sock = bind_socket("127.0.0.1", 0)
+    if in_process:
+        app = create_app(
+            config,  # type: ignore[arg-type]
+            checkpoint_dir,
+            trainer.progress,  # type: ignore[attr-defined]
+            catalog=trainer.catalog,  # type: ignore[attr-defined]
+            run_dir=run_dir,
+            page_origins=page_origins,
+            training_control=trainer,  # type: ignore[arg-type]
+        )
+        server: object = LiveServerThread(app, sock)
+    else:
+        setup = LiveServerSetup(
+            config=config,  # type: ignore[arg-type]
+            checkpoint_dir=checkpoint_dir,
+            obs_dim=trainer.world.obs_dim,  # type: ignore[attr-defined]
+            page_origins=page_origins,
+            run_dir=run_dir,
+            runs_dir=None,
+            run_id=None,
+            run_name=None,
+            progress=trainer.progress(),  # type: ignore[attr-defined]
+            training_controllable=True,
+        )
+        server = LiveServerProcess(
+            setup,
+            sock,
+            trainer.progress,  # type: ignore[attr-defined]
+            trainer,  # type: ignore[arg-type]
+            trainer.catalog,  # type: ignore[attr-defined]
+        )
+    server.start()  # type: ignore[attr-defined]
     return server
-
-
-def serve_in_this_process(checkpoint_dir: str) -> None:
-    """Child mode for --control: the live server alone in a process; runs until stdin ends."""
-    from townlet.config import load_config
-    from townlet.live.app import create_app
-    from townlet.live.server_thread import LiveServerThread, bind_socket
-
-    config = load_config(ROOT / "configs" / f"{LEVEL}.yaml")
-    config = config.model_copy(
-        update={"live": config.live.model_copy(update={"steps_per_second": PACE})}
-    )
-    server = LiveServerThread(create_app(config, Path(checkpoint_dir)), bind_socket("127.0.0.1", 0))
-    server.start()
-    print(server.port, flush=True)
-    sys.stdin.read()
-    server.stop()
 
 
 def main() -> None:
@@ -204,9 +235,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/viewers.md")
     parser.add_argument("--note", default="", help="a line for the results file (which code)")
     parser.add_argument(
-        "--control",
+        "--in-process",
         action="store_true",
-        help="also time the viewers against a live server in its own process (no shared GIL)",
+        help="the live server in a thread of the training process (the layout before)",
     )
     args = parser.parse_args()
 
@@ -259,7 +290,7 @@ def main() -> None:
         mirrored = round_ % 2 == 1
         if not mirrored:
             measure("alone")
-        server = start_server(trainer, config, checkpoint_dir)
+        server = start_server(trainer, config, checkpoint_dir, args.in_process)
         time.sleep(1.0)  # let the player load its checkpoint
         if mirrored:
             with_viewers(server)
@@ -274,7 +305,7 @@ def main() -> None:
             f"round {round_ + 1}: alone {windows['alone'][-1]:,.0f}, server "
             f"{windows['server'][-1]:,.0f}, {args.viewers} viewers "
             f"{windows['viewers'][-1]:,.0f} env steps/s "
-            f"(ratio {windows['viewers'][-1] / windows['alone'][-1]:.3f}); server thread "
+            f"(ratio {windows['viewers'][-1] / windows['alone'][-1]:.3f}); server "
             f"{server_cpu['server'][-1]:.2f} -> {server_cpu['viewers'][-1]:.2f} cores",
             flush=True,
         )
@@ -283,7 +314,7 @@ def main() -> None:
     per_round = [v / a for v, a in zip(windows["viewers"], windows["alone"], strict=True)]
 
     # Part 2: healthy viewers beside stalled ones.
-    server = start_server(trainer, config, checkpoint_dir)
+    server = start_server(trainer, config, checkpoint_dir, args.in_process)
     port = server.port  # type: ignore[attr-defined]
     healthy_count = 5
     healthy = ViewerProcess(port, healthy_count, args.stall_seconds)
@@ -300,26 +331,6 @@ def main() -> None:
         sock.close()
     server.stop()  # type: ignore[attr-defined]
 
-    # Control (optional): the same viewers, but the server runs in a process of its own.
-    control: list[tuple[float, float]] = []
-    if args.control:
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--server-process", str(checkpoint_dir)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdin is not None and child.stdout is not None
-        port = int(child.stdout.readline())
-        time.sleep(1.0)
-        for _ in range(args.rounds // 2):
-            alone = training.rate_over(args.seconds)[0]
-            viewers = ViewerProcess(port, args.viewers, args.seconds)
-            viewers.start()
-            control.append((alone, training.rate_over(args.seconds)[0]))
-            viewers.result()
-        child.stdin.close()
-        child.wait(30)
     training.stop.set()
     training.thread.join()
     scratch.cleanup()
@@ -339,7 +350,7 @@ def main() -> None:
         f"{mean['viewers'] / mean['server']:.3f} |",
         f"| ratio {args.viewers} viewers / alone, per round (min, max) | "
         f"{min(per_round):.3f}, {max(per_round):.3f} |",
-        f"| live server thread CPU, no viewer / {args.viewers} viewers (cores) | "
+        f"| live server CPU, no viewer / {args.viewers} viewers (cores) | "
         f"{cpu_mean['server']:.3f} / {cpu_mean['viewers']:.3f} |",
         f"| CPU of the {args.viewers} viewers' own process (cores) | "
         f"{sum(viewer_cores) / len(viewer_cores):.2f} |",
@@ -350,18 +361,13 @@ def main() -> None:
         f"| longest gap between two states of a healthy viewer | {max(gaps):.2f} s |",
         f"| stalled viewers all dropped after | {dropped} |",
     ]
-    if control:
-        with_server = sum(v for _, v in control) / sum(a for a, _ in control)
-        lines.append(
-            f"| control, live server in its own process: ratio {args.viewers} viewers / none | "
-            f"{with_server:.3f} |"
-        )
     print("\n" + "\n".join(lines))
     markdown = "\n".join(
         [
             "# Live viewers",
             "",
             f"{LEVEL} trains in a thread (one torch thread) while the live server plays",
+            "(in a thread of the same process)" if args.in_process else "(in its own process)",
             f"at {PACE:g} steps/s. Env steps/s are the mean of {args.rounds} rounds of "
             f"{args.seconds:g} s windows",
             "(mirrored order every other round); the viewers run in a child process. Training",
@@ -386,7 +392,5 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--viewer-process":
         asyncio.run(_viewers(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
-    elif len(sys.argv) == 3 and sys.argv[1] == "--server-process":
-        serve_in_this_process(sys.argv[2])
     else:
         main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from torch.utils.tensorboard import SummaryWriter
@@ -47,8 +48,8 @@ def test_a_play_loop_that_keeps_crashing_stops_the_run_with_exit_code_1(
     )
     real_start = server.start
 
-    def start_then_break() -> None:
-        real_start()
+    def start_then_break(**options: Any) -> None:
+        real_start(**options)
         player = server.app.state.session.player
         real_tick, ticks = player.tick, [0]
 

@@ -18,11 +18,12 @@ from townlet.config import ConfigError, TownletConfig, config_to_dict, load_conf
 from townlet.evaluation.log import copy_evaluations_up_to
 from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer, TrainingProgress
-from townlet.live.app import create_app
-from townlet.live.server_thread import LiveServerThread, PortInUseError, bind_socket
+from townlet.live.process_link import LiveServerSetup
+from townlet.live.server_thread import PortInUseError, bind_socket
 from townlet.orchestrator.console_log import configure_console_logging
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
+from townlet.orchestrator.live_server_process import LiveServerProcess
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
 from townlet.orchestrator.registration import (
     RunRefused,
@@ -132,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="if an earlier Townlet still holds --port or --frontend-port, end it and start "
         "(asked interactively when run in a terminal)",
     )
+    many = parser.add_argument_group("many runs at once, on Ray (see `townlet sweep --help`)")
+    many.add_argument(
+        "--runs", type=int, default=None, metavar="N", help="N runs of the config, seeds 0..N-1"
+    )
+    many.add_argument(
+        "--parallel", type=int, default=None, metavar="P", help="with --runs: P at a time"
+    )
+    many.add_argument("--experiment-name", default=None, help="with --runs: the sweep's label")
     return parser
 
 
@@ -265,6 +274,10 @@ def check_resumable(state: dict, checkpoint: Path, config: TownletConfig) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.runs is not None or args.parallel is not None:
+        from townlet.sweep.from_run_demo import run_many
+
+        return run_many(args)
     # Absolute from here on: the registry is read from other directories (townlet resume).
     args.config, args.runs_dir = args.config.resolve(), args.runs_dir.resolve()
     if args.checkpoint_dir is not None:
@@ -353,20 +366,26 @@ def main(argv: list[str] | None = None) -> int:
             )
             if continued_dir is None:
                 continue_records(resume.path, paths.run_dir, trainer.env_step)
-        # One catalog for trainer and player: pruning spares what plays, both skip bad files.
-        app = create_app(
-            config,
-            paths.checkpoint_dir,
+        # The live server runs in a process of its own (no turns for the interpreter lock
+        # with training); the checkpoints its players hold are pinned in the trainer's catalog.
+        server = LiveServerProcess(
+            LiveServerSetup(
+                config=config,
+                checkpoint_dir=paths.checkpoint_dir,
+                obs_dim=trainer.world.obs_dim,
+                page_origins=tuple(page_origins(args.frontend_port)),
+                run_dir=paths.run_dir,
+                runs_dir=args.runs_dir,
+                run_id=tracker.run_id,
+                run_name=tracker.record.name,
+                progress=trainer.progress(),
+                training_controllable=True,
+            ),
+            api_socket,
             trainer.progress,
-            page_origins=page_origins(args.frontend_port),
-            catalog=trainer.catalog,
-            run_dir=paths.run_dir,
-            training_control=trainer,
-            runs_dir=args.runs_dir,
-            run_id=tracker.run_id,
-            run_name=tracker.record.name,
+            trainer,
+            trainer.catalog,
         )
-        server = LiveServerThread(app, api_socket)
     except KeyboardInterrupt:
         # Nothing trained or saved yet: leave no empty run folder behind (nor its row).
         if writer is not None:

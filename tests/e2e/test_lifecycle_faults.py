@@ -53,7 +53,9 @@ def test_kill_9_leaves_no_orphan_and_the_next_start_gets_the_same_ports(tmp_path
     try:
         demo.wait_for_line(r"ready in", timeout=120)
         tree = descendants(demo.process.pid)
-        assert tree, "Vite should be running under the demo"
+        commands = [_command(pid) for pid in tree]
+        assert any("vite" in command for command in commands), commands
+        assert any("townlet.live.server_child" in command for command in commands), commands
         os.kill(demo.process.pid, signal.SIGKILL)
         demo.process.wait(10)
         # However the orchestrator dies, its frontend goes with it, within a few seconds.
@@ -112,6 +114,13 @@ def test_a_leftover_townlet_on_the_port_is_named_and_ended_on_request(tmp_path: 
         if leftover.poll() is None:
             os.killpg(leftover.pid, signal.SIGKILL)
         leftover.wait(10)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def _listening(port: int) -> bool:

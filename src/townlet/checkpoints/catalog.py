@@ -10,14 +10,17 @@ remembered, and then ignored: it is never played, never resumed, never counted t
 A verdict is remembered per file version (name, size, mtime): a file rewritten in place is
 looked at again. Files the trainer wrote itself are accepted without being read back.
 
-The trainer and the live player run in one process and share one catalog, so the player can
-pin the file it plays and pruning leaves it alone. Pins are held by name ("live", later
-"best"), so each holder moves its own pin without knowing about the others.
+The trainer prunes; the live player pins the file it plays and pruning leaves it alone. Pins
+are held by name ("live", later "best"), so each holder moves its own pin without knowing about
+the others. When the player runs in another process (live/server_process.py), its catalog
+reports every change of its pins (``watch_pins``) and the trainer's catalog holds them under
+one prefix (``replace_pins``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +128,7 @@ class CheckpointCatalog:
         self._lock = threading.Lock()
         self._verdicts: dict[str, _Verdict] = {}
         self._pins: dict[str, Path] = {}
+        self._pin_watchers: list[Callable[[set[Path]], None]] = []
 
     # ------------------------------------------------------------- listing
     def candidates(self) -> list[Path]:
@@ -237,11 +241,36 @@ class CheckpointCatalog:
     def pin(self, holder: str, path: Path) -> None:
         """Keep ``path`` from being pruned until ``holder`` pins another file or unpins."""
         with self._lock:
+            changed = self._pins.get(holder) != path
             self._pins[holder] = path
+        if changed:
+            self._tell_pin_watchers()
 
     def unpin(self, holder: str) -> None:
         with self._lock:
-            self._pins.pop(holder, None)
+            changed = self._pins.pop(holder, None) is not None
+        if changed:
+            self._tell_pin_watchers()
+
+    def replace_pins(self, prefix: str, paths: Iterable[Path]) -> None:
+        """Hold exactly ``paths`` under holders named ``prefix``..., in one step (a pruning
+        pass never sees the old set gone and the new one not yet there)."""
+        with self._lock:
+            for holder in [holder for holder in self._pins if holder.startswith(prefix)]:
+                del self._pins[holder]
+            for index, path in enumerate(sorted(set(paths))):
+                self._pins[f"{prefix}{index}"] = path
+
+    def watch_pins(self, watcher: Callable[[set[Path]], None]) -> None:
+        """Call ``watcher`` with every pinned file after each change (from the changer's
+        thread, outside the lock)."""
+        self._pin_watchers.append(watcher)
+
+    def _tell_pin_watchers(self) -> None:
+        if self._pin_watchers:
+            pinned = self.pinned()
+            for watcher in self._pin_watchers:
+                watcher(pinned)
 
     def pinned(self) -> set[Path]:
         with self._lock:

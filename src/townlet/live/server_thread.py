@@ -165,11 +165,13 @@ class LiveServerThread:
         except BaseException as error:  # reported to the orchestrator, never swallowed
             self.error = error
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, abort: threading.Event | None = None) -> None:
         self.thread.start()
         deadline = threading.Event()
         waited = 0.0
         while not self.server.started:
+            if abort is not None and abort.is_set():
+                return
             if not self.thread.is_alive():
                 raise RuntimeError(f"live server failed to start: {self.error!r}")
             if waited >= timeout:

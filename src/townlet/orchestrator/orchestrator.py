@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
-from townlet.live.server_thread import LiveServerThread
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.frontend import (
     NODE_HINT,
@@ -49,6 +49,26 @@ EVALUATOR_STOP_TIMEOUT = 3.0
 FORCED_STOP_TIMEOUT = 1.0  # after a second Ctrl+C: what each part still gets
 
 
+class LiveServer(Protocol):
+    """The live server as the orchestrator drives it: in its own process (run_demo.py,
+    live_server_process.py) or in a thread of this one (tests, benchmarks)."""
+
+    host: str
+    port: int
+
+    def start(self, timeout: float = ..., abort: threading.Event | None = ...) -> None: ...
+
+    def stop(self, timeout: float = ...) -> bool: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def fatal_error(self) -> str | None: ...
+
+    def set_tensorboard_url(self, url: str | None) -> None: ...
+
+
 @dataclass
 class OrchestratorOptions:
     frontend_dir: Path
@@ -65,7 +85,7 @@ class Orchestrator:
     def __init__(
         self,
         training: TrainingWorker,
-        server: LiveServerThread,
+        server: LiveServer,
         options: OrchestratorOptions,
         evaluator: EvaluatorProcess | None = None,
         tracker: RunTracker | None = None,
@@ -120,7 +140,9 @@ class Orchestrator:
     def _start_all(self, started: float) -> None:
         self.training.start()
         self._note_component("training", True)
-        self.server.start()
+        self.server.start(abort=self.stop_requested)
+        if self.stop_requested.is_set():
+            return
         api_url = f"http://{self.server.host}:{self.server.port}"
         _wait_for_health(f"{api_url}/health", self.stop_requested, lambda: self.server.fatal_error)
         log.info(
