@@ -1,5 +1,8 @@
 """``townlet``: list, follow, stop, resume, compare and remove runs from any terminal.
 
+``sweep`` trains many runs at once on Ray (townlet.sweep); ``list`` groups its trials under
+it, and ``stop`` and ``compare`` take a sweep id (``s-...``) as well as a run id.
+
 One verb per subcommand, a run id (or a unique prefix of one) everywhere, ``--json`` for
 scripts. Everything but ``run`` and ``resume`` reads the registry (``<runs-dir>/registry.sqlite``)
 and the run folders only: torch and FastAPI are imported by those two alone, so ``townlet list``
@@ -30,8 +33,11 @@ from townlet.registry import (
     Registry,
     RegistryError,
     RunRecord,
+    SweepRecord,
     effective_status,
+    is_sweep_id,
     pid_alive,
+    sweep_status,
     this_host,
 )
 from townlet.registry.store import REGISTRY_FILE
@@ -88,6 +94,7 @@ def cli() -> None:
     """Townlet runs: start, list, follow, stop, resume, compare and remove them.
 
     RUN is a run id, or enough of its start to be unique (`townlet list` shows ids).
+    `townlet sweep` trains many runs at once on Ray; SWEEP ids start with "s-".
     """
 
 
@@ -135,6 +142,131 @@ def _launch(argv: list[str]) -> NoReturn:
     from townlet.launch import launch
 
     launch(argv)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="seeds per setting: the config's seed, +1, +2, ...",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="trials running at once (at most; Ray's resources decide too)",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="sweep a config value (repeatable; trials are every combination x seeds)",
+)
+@click.option(
+    "--episodes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="each trial stops after this many episodes",
+)
+@click.option(
+    "--env-steps",
+    default=None,
+    metavar="N",
+    help="each trial stops at N env steps (500k, 11.4M, ...)",
+)
+@click.option(
+    "--milestones",
+    default=None,
+    metavar="N,N,...",
+    help="env steps at which every trial is saved and evaluated "
+    "(default 100k, 200k, 500k, 1M, 2M, 5M, ...)",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="each trial's device (default: CUDA when --gpus-per-run gives it a GPU)",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="HOST:PORT",
+    help="run on this Ray cluster (default: a local Ray, started and stopped here)",
+)
+@click.option(
+    "--cpus-per-run",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="CPUs Ray reserves for each trial",
+)
+@click.option(
+    "--gpus-per-run",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="GPUs Ray gives each trial (0.5: two trials share one)",
+)
+@click.option(
+    "--storage",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where trial folders go; every node must reach it (default: --runs-dir)",
+)
+@click.option("--name", default=None, help="a label for the sweep (default: the config's name)")
+@runs_dir_option
+def sweep(
+    config: Path,
+    seeds: int,
+    parallel: int,
+    sets: tuple[str, ...],
+    episodes: int | None,
+    env_steps: str | None,
+    milestones: str | None,
+    device: str | None,
+    ray_address: str | None,
+    cpus_per_run: float,
+    gpus_per_run: float,
+    storage: Path | None,
+    name: str | None,
+    runs_dir: Path,
+) -> NoReturn:
+    """Train many runs of CONFIG at once on Ray: seeds x --set values.
+
+    Each trial is a run of its own (registry row, folder, checkpoints, TensorBoard, events);
+    at the end every trial is evaluated greedily at each milestone and the sweep writes a
+    table with 95% confidence intervals across seeds (`townlet compare SWEEP`). Ctrl+C (or
+    `townlet stop SWEEP`) stops every trial with a final checkpoint.
+    """
+    from townlet.sweep.launch import launch_sweep
+    from townlet.sweep.runner import SweepOptions
+
+    launch_sweep(
+        SweepOptions(
+            config_path=config.resolve(),
+            seeds=seeds,
+            parallel=parallel,
+            sets=list(sets),
+            runs_dir=runs_dir.resolve(),
+            storage=storage.resolve() if storage is not None else None,
+            episodes=episodes,
+            env_steps=env_steps,
+            milestones=milestones,
+            device=device,
+            ray_address=ray_address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            name=name,
+        )
+    )
 
 
 # ---------------------------------------------------------------- list
@@ -186,7 +318,7 @@ def list_runs(
         filtered = " that match" if statuses or config_name else ""
         click.echo(f"no runs{filtered} in {runs_dir}")
         return
-    _print_run_table(rows, now)
+    _print_run_table(rows, now, registry)
     if hidden:
         click.echo(
             f"{hidden:,} older runs not shown: --all shows every run, --limit N the newest N",
@@ -227,7 +359,9 @@ def _listed(
     return rows, hidden
 
 
-def _print_run_table(rows: list[tuple[RunRecord, str]], now: float) -> None:
+def _print_run_table(
+    rows: list[tuple[RunRecord, str]], now: float, registry: Registry | None = None
+) -> None:
     header = ("ID", "NAME", "STATUS", "AGE", "EPISODE", "ENV STEPS", "STEPS/S", "GREEDY", "DEVICE")
     table = [
         (
@@ -257,8 +391,37 @@ def _print_run_table(rows: list[tuple[RunRecord, str]], now: float) -> None:
         for status in {*STATUSES, *(row[2] for row in table)}
     }
     lines = [template.format(*header[:2], header[2].ljust(widths[2]), *header[3:]).rstrip()]
-    lines += [template.format(*row[:2], cells[row[2]], *row[3:]).rstrip() for row in table]
-    click.echo("\n".join(lines))
+    body = [template.format(*row[:2], cells[row[2]], *row[3:]).rstrip() for row in table]
+    click.echo("\n".join(lines + _grouped_by_sweep(rows, body, now, registry)))
+
+
+def _grouped_by_sweep(
+    rows: list[tuple[RunRecord, str]], body: list[str], now: float, registry: Registry | None
+) -> list[str]:
+    """Runs of no sweep first, then each sweep under a heading line, its trials in order."""
+    alone = [line for (record, _), line in zip(rows, body, strict=True) if not record.sweep_id]
+    groups: dict[str, list[tuple[RunRecord, str, str]]] = {}
+    for (record, status), line in zip(rows, body, strict=True):
+        if record.sweep_id:
+            groups.setdefault(record.sweep_id, []).append((record, status, line))
+    lines = list(alone)
+    for sweep_id, unordered in groups.items():
+        members = sorted(unordered, key=lambda member: member[0].started_at)
+        sweep = registry.get_sweep(sweep_id) if registry is not None else None
+        counts: dict[str, int] = {}
+        for _, status, _ in members:
+            counts[status] = counts.get(status, 0) + 1
+        tally = ", ".join(f"{count} {status}" for status, count in counts.items())
+        if sweep is None:
+            heading = f"sweep {sweep_id}: {tally}"
+        else:
+            heading = (
+                f"sweep {sweep.id}  {sweep.name}  {_paint_one(sweep_status(sweep, now))}  "
+                f"{_age(now - sweep.started_at)} ago  {sweep.trials} trial(s): {tally}"
+            )
+        lines += ["", heading]
+        lines += [line for _, _, line in members]
+    return lines
 
 
 def _colour_statuses() -> Callable[[str, str], str] | None:
@@ -512,12 +675,15 @@ class _FileTail:
 )
 @runs_dir_option
 def stop(run_id: str, timeout: float, force: bool, runs_dir: Path) -> None:
-    """Ask a run to stop, and wait until it has.
+    """Ask a run (or a sweep: every trial of it) to stop, and wait until it has.
 
     The run writes a final checkpoint and ends "stopped". Exit code 1 if it is not active,
     or has not stopped within --timeout (it stays asked to); --force then ends its process.
     """
     registry = _open_registry(runs_dir)
+    if is_sweep_id(run_id):
+        _stop_sweep(registry, runs_dir, run_id, timeout)
+        return
     record = _resolve(registry, runs_dir, run_id)
     assert registry is not None
     state = effective_status(record)
@@ -542,6 +708,62 @@ def stop(run_id: str, timeout: float, force: bool, runs_dir: Path) -> None:
         )
     state = effective_status(ended)
     click.echo(_ending(ended, state, time.time()))
+
+
+def _stop_sweep(registry: Registry | None, runs_dir: Path, text: str, timeout: float) -> None:
+    """Every trial saves and ends "stopped"; the sweep's driver then writes its results."""
+    sweep = _resolve_sweep(registry, runs_dir, text)
+    assert registry is not None
+    state = sweep_status(sweep)
+    if state not in ACTIVE:
+        raise Failure(f"sweep {sweep.id} is not active: {state} ({sweep.end_reason or '-'})")
+    registry.update_sweep(sweep.id, stop_requested=1)
+    trials = registry.sweep_trials(sweep.id)
+    for trial in trials:
+        if trial.status in ACTIVE:
+            registry.request_stop(trial.id)
+    click.echo(
+        f"asked sweep {sweep.id} ({len(trials)} trial(s)) to stop; waiting up to {timeout:g} s"
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            current = registry.get_sweep(sweep.id) or sweep
+            if sweep_status(current) not in ACTIVE:
+                break
+            if time.monotonic() >= deadline:
+                raise Failure(
+                    f"sweep {sweep.id} has not stopped after {timeout:g} s (it is still asked "
+                    f"to; its trials are evaluating their checkpoints): `townlet list` shows "
+                    "them; wait longer with --timeout"
+                )
+            time.sleep(STOP_POLL_SECONDS)
+    except KeyboardInterrupt:
+        raise Failure(
+            f"no longer waiting; sweep {sweep.id} has been asked to stop and will",
+            exit_code=130,
+        ) from None
+    click.echo(f"sweep {sweep.id} {sweep_status(current)}: {current.end_reason or '-'}")
+    for trial in registry.sweep_trials(sweep.id):
+        click.echo(f"  {trial.id}  {effective_status(trial)}: {trial.end_reason or '-'}")
+
+
+def _resolve_sweep(registry: Registry | None, runs_dir: Path, text: str) -> SweepRecord:
+    if registry is None:
+        raise Failure(f"no runs in {runs_dir} (no {REGISTRY_FILE} there)", exit_code=2)
+    exact = registry.get_sweep(text)
+    if exact is not None:
+        return exact
+    found = registry.find_sweeps(text)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise Failure(
+            f"no sweep {text!r} in {registry.path}: `townlet list` shows sweep ids (s-...)",
+            exit_code=2,
+        )
+    shown = ", ".join(sweep.id for sweep in found[:8])
+    raise Failure(f"{text!r} matches {len(found)} sweeps: {shown}; type more of the id", 2)
 
 
 def _wait_until_inactive(registry: Registry, run_id: str, seconds: float) -> RunRecord | None:
@@ -652,11 +874,15 @@ def _looks_like_a_run(argv: list[str]) -> bool:
 @runs_dir_option
 @json_option
 def compare(run_ids: tuple[str, ...], runs_dir: Path, as_json: bool) -> None:
-    """Runs side by side, and their config differences.
+    """Runs side by side, and their config differences; or one sweep's results.
 
     Counters, status and greedy survival, then every config value (dotted keys) that is
-    not the same in all of them.
+    not the same in all of them. `townlet compare SWEEP` prints the sweep's table: greedy
+    survival per env-step milestone, mean and 95% confidence interval across seeds.
     """
+    if len(run_ids) == 1 and is_sweep_id(run_ids[0]):
+        _compare_sweep(_open_registry(runs_dir), runs_dir, run_ids[0], as_json)
+        return
     if len(run_ids) < 2:
         raise click.UsageError("compare needs two runs or more")
     registry = _open_registry(runs_dir)
@@ -707,6 +933,33 @@ def compare(run_ids: tuple[str, ...], runs_dir: Path, as_json: bool) -> None:
     for record, note in zip(records, notes, strict=True):
         if note:
             click.echo(f"note: run {record.id}: {note}")
+
+
+def _compare_sweep(registry: Registry | None, runs_dir: Path, text: str, as_json: bool) -> None:
+    """Rebuilt from the trials' own trial.json files: right even while the sweep runs on."""
+    from dataclasses import asdict
+
+    from townlet.sweep.results import load_outcomes, markdown_table, summarise, trials_table
+
+    sweep = _resolve_sweep(registry, runs_dir, text)
+    sweep_dir = Path(sweep.sweep_dir)
+    outcomes = load_outcomes(sweep_dir)
+    rows = summarise(outcomes)
+    if as_json:
+        document = {
+            "sweep": sweep.as_dict(),
+            "rows": [asdict(row) for row in rows],
+            "trials": [outcome.model_dump() for outcome in outcomes],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    state = sweep_status(sweep)
+    click.echo(f"sweep {sweep.id}  {sweep.name}  {state}  ({sweep.config_path})")
+    click.echo(f"{len(outcomes)} of {sweep.trials} trial(s) have results; folder {sweep_dir}")
+    click.echo()
+    click.echo(markdown_table(rows))
+    click.echo()
+    click.echo(trials_table(outcomes))
 
 
 def _print_columns(rows: list[tuple[str, list[str]]]) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,9 +80,12 @@ class DQNTrainer:
         writer: SummaryWriter | None = None,
         catalog: CheckpointCatalog | None = None,
         metrics: RecordLog[MetricPoint] | None = None,
+        save_at_env_steps: Sequence[int] = (),
     ) -> None:
         """``catalog``: share the live player's, so its pins hold; by default one of our own.
-        ``metrics``: where each reporting window's figures go (the page's training charts)."""
+        ``metrics``: where each reporting window's figures go (the page's training charts).
+        ``save_at_env_steps``: also save at the first batched step at or past each of these
+        env steps, and keep those files (a sweep compares its seeds at the same env steps)."""
         self.config = config
         self.settings = config.training
         self.device = device
@@ -157,6 +161,7 @@ class DQNTrainer:
         self._pause_requested = threading.Event()
         self._wake = threading.Event()
         self._open_checkpoint_folder(catalog)
+        self._save_at = sorted({int(step) for step in save_at_env_steps if step > 0})
 
     # ----------------------------------------------------------------- acting
     @property
@@ -375,6 +380,8 @@ class DQNTrainer:
         if self._failed_saves:
             # While saves fail, retry on a slow clock: each try serialises the whole state.
             return since >= self.save_retry_seconds
+        if self._save_at and self.env_step >= self._save_at[0]:
+            return True
         every = self.config.checkpoint
         return (
             self.episode - last_save_episode >= every.every_episodes or since >= every.every_seconds
@@ -587,6 +594,9 @@ class DQNTrainer:
         )
         self.catalog.accept(path, self.run_id)
         self.last_saved = path
+        while self._save_at and self.env_step >= self._save_at[0]:
+            # Pinned for good: pruning must not take the file a sweep evaluates at this step.
+            self.catalog.pin(f"env step {self._save_at.pop(0)}", path)
         report = self.catalog.prune(self.config.checkpoint.keep_last, self.run_id)
         for rejection in report.rejected:
             log.warning(

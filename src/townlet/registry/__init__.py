@@ -10,6 +10,7 @@ from townlet.registry.records import (
     new_run_id,
 )
 from townlet.registry.store import Registry, RegistryError, pid_alive, this_host
+from townlet.registry.sweeps import SweepRecord, is_sweep_id, new_sweep_id, sweep_status
 
 __all__ = [
     "ACTIVE",
@@ -18,9 +19,13 @@ __all__ = [
     "RegistryError",
     "RunRecord",
     "RunStatus",
+    "SweepRecord",
     "config_digest",
     "effective_status",
+    "is_sweep_id",
     "new_run_id",
+    "new_sweep_id",
     "pid_alive",
+    "sweep_status",
     "this_host",
 ]

@@ -31,9 +31,15 @@ def new_run_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
 
 
+# Where a run is served from is not what the run is: moving the page to another port must not
+# make the same training a different run.
+NOT_PART_OF_A_RUN = frozenset({"unified_server"})
+
+
 def config_digest(config_dict: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a config (sorted keys, no spaces)."""
-    canonical = json.dumps(config_dict, sort_keys=True, separators=(",", ":"), default=str)
+    identity = {key: value for key, value in config_dict.items() if key not in NOT_PART_OF_A_RUN}
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

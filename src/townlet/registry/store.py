@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from townlet.registry.records import RUN_COLUMNS, RunRecord, RunStatus
+from townlet.registry.sweeps import SWEEP_COLUMNS, SweepRecord
 
 REGISTRY_FILE = "registry.sqlite"
 BUSY_TIMEOUT_MS = 5000
@@ -58,6 +59,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_by_digest ON runs (config_digest, seed);
     CREATE INDEX runs_by_status ON runs (status);
+    """,
+    # 1 -> 2: sweeps (many runs of one config started together; runs.sweep_id links a trial)
+    """
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        config_path TEXT NOT NULL,
+        config_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pid INTEGER,
+        host TEXT NOT NULL,
+        ray_address TEXT,
+        trials INTEGER NOT NULL,
+        parallel INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        sweep_dir TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        heartbeat_at REAL,
+        end_reason TEXT,
+        error TEXT,
+        stop_requested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_by_sweep ON runs (sweep_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -169,6 +194,52 @@ class Registry:
         return self._records(
             "WHERE config_digest = ? AND seed = ? ORDER BY started_at DESC", [digest, seed]
         )
+
+    # ------------------------------------------------------------ sweeps
+    def register_sweep(self, sweep: SweepRecord) -> SweepRecord:
+        columns = ", ".join(SWEEP_COLUMNS)
+        marks = ", ".join("?" for _ in SWEEP_COLUMNS)
+        values = [getattr(sweep, column) for column in SWEEP_COLUMNS]
+        with self._change() as db:
+            db.execute(f"INSERT INTO sweeps ({columns}) VALUES ({marks})", values)
+        return sweep
+
+    def update_sweep(self, sweep_id: str, **fields: object) -> None:
+        unknown = set(fields) - set(SWEEP_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown sweep fields: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._change() as db:
+            db.execute(
+                f"UPDATE sweeps SET {assignments} WHERE id = ?", [*fields.values(), sweep_id]
+            )
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord | None:
+        found = self._sweeps("WHERE id = ?", [sweep_id])
+        return found[0] if found else None
+
+    def find_sweeps(self, prefix: str) -> list[SweepRecord]:
+        """Sweeps whose id starts with ``prefix``."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._sweeps("WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at", [escaped + "%"])
+
+    def sweeps(self) -> list[SweepRecord]:
+        """Every sweep, newest first."""
+        return self._sweeps("ORDER BY started_at DESC", [])
+
+    def sweep_trials(self, sweep_id: str) -> list[RunRecord]:
+        """The runs of one sweep, in the order they were registered."""
+        return self._records("WHERE sweep_id = ? ORDER BY started_at, id", [sweep_id])
+
+    def _sweeps(self, where: str, parameters: list[object]) -> list[SweepRecord]:
+        sql = f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps {where}"
+
+        def fetch() -> list[tuple[object, ...]]:
+            cursor = self._connection.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, parameters).fetchall()
+
+        return [SweepRecord(*row) for row in self._retrying(fetch)]
 
     # ------------------------------------------------------------ internals
     @contextmanager
