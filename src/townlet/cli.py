@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import socket
 import sys
@@ -19,12 +20,14 @@ from townlet.evaluation.log import copy_evaluations_up_to
 from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer, TrainingProgress
 from townlet.live.process_link import LiveServerSetup
-from townlet.live.server_thread import PortInUseError, bind_socket
+from townlet.live.server_thread import BindError, PortInUseError, bind_socket
+from townlet.orchestrator.addresses import reachable_addresses
 from townlet.orchestrator.console_log import configure_console_logging
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.leftovers import end_holder, find_townlet_holding
 from townlet.orchestrator.live_server_process import LiveServerProcess
 from townlet.orchestrator.orchestrator import Orchestrator, OrchestratorOptions
+from townlet.orchestrator.page_only import PageOnly
 from townlet.orchestrator.registration import (
     RunRefused,
     open_registry,
@@ -38,6 +41,13 @@ from townlet.orchestrator.run_paths import (
     make_run_paths,
 )
 from townlet.orchestrator.run_tracker import Ending
+from townlet.orchestrator.settings import (
+    DEFAULT_HOST,
+    TOKEN_VARIABLE,
+    ServerSettings,
+    SettingsError,
+    resolve_settings,
+)
 from townlet.orchestrator.tensorboard import DEFAULT_PORT as DEFAULT_TENSORBOARD_PORT
 from townlet.orchestrator.training_worker import TrainingWorker
 from townlet.project import DEFAULT_RUNS_DIR, PROJECT_ROOT
@@ -46,6 +56,7 @@ from townlet.registry.store import REGISTRY_FILE
 from townlet.run_records import evaluation_log, metrics_log
 
 log = logging.getLogger("townlet.orchestrator")
+TOKEN_FILE = "token"  # in the run folder, when the token was generated (mode 0600)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,9 +89,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RUNS_DIR,
         help="where runs are written (default: runs/)",
     )
-    parser.add_argument("--port", type=int, default=8766, help="live server port (default 8766)")
     parser.add_argument(
-        "--frontend-port", type=int, default=5173, help="web page port (default 5173)"
+        "--port",
+        type=int,
+        default=None,
+        help="live server port (default: the config's unified_server.inference_port, 8766)",
+    )
+    parser.add_argument(
+        "--frontend-port",
+        type=int,
+        default=None,
+        help="web page port (default: the config's unified_server.frontend_port, 5173)",
+    )
+    remote = parser.add_argument_group(
+        "trainer on one machine, page on another (see DEMO_README.md, 'Remote training')"
+    )
+    remote.add_argument(
+        "--host",
+        default=None,
+        metavar="ADDR",
+        help="serve the live server on ADDR (e.g. 0.0.0.0 or a Tailscale address; default "
+        "127.0.0.1); anywhere but 127.0.0.1 needs a token, generated unless given",
+    )
+    remote.add_argument(
+        "--token",
+        default=None,
+        help=f"the token every request must carry (default: ${TOKEN_VARIABLE}, else generated "
+        "when --host is not 127.0.0.1); with --trainer-url: the trainer's token",
+    )
+    remote.add_argument(
+        "--trainer-url",
+        default=None,
+        metavar="URL",
+        help="serve only the page, for the trainer at URL (e.g. http://gpu-box:8766): nothing "
+        "trains here",
     )
     parser.add_argument(
         "--device",
@@ -144,10 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def claim_port(port: int, flag: str, stop_leftover: bool) -> socket.socket:
+def claim_port(port: int, flag: str, stop_leftover: bool, host: str = "127.0.0.1") -> socket.socket:
     """Bind 127.0.0.1:port; a Townlet left on it is named, and ended when the user agrees."""
     try:
-        return bind_socket("127.0.0.1", port, flag=flag)
+        return bind_socket(host, port, flag=flag)
     except PortInUseError as error:
         holder = find_townlet_holding(port)
         if holder is None:
@@ -161,7 +203,7 @@ def claim_port(port: int, flag: str, stop_leftover: bool) -> socket.socket:
         log.info("ending the earlier Townlet on port %d (pid %d)", port, holder.pid)
         if not end_holder(holder):
             raise PortInUseError(f"{what} and it did not end; stop it by hand") from error
-    return bind_socket("127.0.0.1", port, flag=flag)
+    return bind_socket(host, port, flag=flag)
 
 
 def _user_agrees(question: str) -> bool:
@@ -175,6 +217,42 @@ def _user_agrees(question: str) -> bool:
 def page_origins(frontend_port: int) -> list[str]:
     """Where the page is served from: its WebSocket connections are the ones to accept."""
     return [f"http://127.0.0.1:{frontend_port}", f"http://localhost:{frontend_port}"]
+
+
+def announce_where_served(settings: ServerSettings, run_dir: Path) -> None:
+    """Off loopback: every address the live server answers at, and the token to use."""
+    if settings.token is None:
+        return
+    if settings.token_source == "generated":
+        token_file = write_private(run_dir / TOKEN_FILE, settings.token + "\n")
+        log.info("live server token generated; it is in %s (readable only by you)", token_file)
+        # On the terminal only: run.log and events.jsonl are readable by others.
+        sys.stderr.write(f"    token: {settings.token}\n")
+        sys.stderr.flush()
+    else:
+        log.info("live server token: the one from %s", settings.token_source)
+    if settings.host == DEFAULT_HOST:
+        return
+    addresses = reachable_addresses(settings.host)
+    log.info(
+        "live server reachable at: %s",
+        ", ".join(a.describe(settings.inference_port) for a in addresses),
+    )
+    remote = next((a for a in addresses if a.tailscale), addresses[0])
+    log.info(
+        "on the laptop: python run_demo.py --trainer-url %s --token TOKEN "
+        "(or scripts/run_ui.sh --remote %s)",
+        remote.describe(settings.inference_port).split(" ")[0],
+        remote.address,
+    )
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to a file only its owner may read (0600 from the start, no window)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return path
 
 
 def remove_unused_run(paths: RunPaths) -> None:
@@ -285,9 +363,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_console_logging()
     try:
         config = apply_overrides(load_config(args.config), args)
-    except ConfigError as error:
+        settings = resolve_settings(
+            config,
+            host=args.host,
+            port=args.port,
+            frontend_port=args.frontend_port,
+            no_browser=args.no_browser,
+            trainer_url=args.trainer_url,
+            token=args.token,
+        )
+    except (ConfigError, SettingsError) as error:
         log.error("%s", error)
         return 2
+    if settings.page_only:
+        return PageOnly(settings, PROJECT_ROOT / "frontend").run(settings.open_browser)
 
     # Everything that can fail on bad input is checked before the run folder is created:
     # which run this is, both ports, the device, and the checkpoint to resume from.
@@ -304,8 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     api_socket = None
     try:
         if not args.no_frontend:
-            claim_port(args.frontend_port, "--frontend-port", args.stop_leftover).close()
-        api_socket = claim_port(args.port, "--port", args.stop_leftover)
+            claim_port(settings.frontend_port, "--frontend-port", args.stop_leftover).close()
+        api_socket = claim_port(
+            settings.inference_port, "--port", args.stop_leftover, host=settings.host
+        )
         device = resolve_device(config.training.device)
         check_memory_budget(config, device, source=str(args.config))
         if args.fresh and args.checkpoint_dir is not None:
@@ -319,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if resume is not None:
             check_resumable(resume.state, resume.path, config)
-    except (PortInUseError, CheckpointError, ConfigError) as error:
+    except (BindError, CheckpointError, ConfigError) as error:
         if api_socket is not None:
             api_socket.close()
         log.error("%s", error)
@@ -373,13 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                 config=config,
                 checkpoint_dir=paths.checkpoint_dir,
                 obs_dim=trainer.world.obs_dim,
-                page_origins=tuple(page_origins(args.frontend_port)),
+                page_origins=tuple(page_origins(settings.frontend_port)),
                 run_dir=paths.run_dir,
                 runs_dir=args.runs_dir,
                 run_id=tracker.run_id,
                 run_name=tracker.record.name,
                 progress=trainer.progress(),
                 training_controllable=True,
+                token=settings.token,
             ),
             api_socket,
             trainer.progress,
@@ -398,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             tracker.finish(Ending("stopped", "stopped before start"), trainer_progress_none(), None)
         raise
     log.info("config %s on %s; writing to %s", config.name, device, paths.run_dir)
+    announce_where_served(settings, paths.run_dir)
     if args.tensorboard is None:
         log.info("TensorBoard: add --tensorboard, or run tensorboard --logdir %s", args.runs_dir)
     evaluator = (
@@ -410,8 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         server,
         OrchestratorOptions(
             frontend_dir=PROJECT_ROOT / "frontend",
-            frontend_port=args.frontend_port,
-            open_browser=not args.no_browser,
+            frontend_port=settings.frontend_port,
+            open_browser=settings.open_browser,
+            token=settings.token,
+            health_check_timeout=settings.health_check_timeout,
             start_frontend=not args.no_frontend,
             tensorboard_port=args.tensorboard,
             tensorboard_logdir=args.runs_dir,

@@ -47,6 +47,8 @@ def live_server(
     *,
     run_dir: Path | None = None,
     controls: bool = False,
+    token: str | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[LiveServerThread]:
     """``controls``: the server may pause and resume ``trainer`` (as in run_demo.py)."""
     app = create_app(
@@ -57,8 +59,9 @@ def live_server(
         catalog=trainer.catalog,
         run_dir=run_dir,
         training_control=trainer if controls else None,
+        token=token,
     )
-    thread = LiveServerThread(app, bind_socket("127.0.0.1", 0))
+    thread = LiveServerThread(app, bind_socket(host, 0))
     thread.start()
     try:
         yield thread
@@ -86,7 +89,9 @@ def get(
     server: LiveServerThread, path: str, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
     """(status, decoded JSON or text) of a GET, without raising on 4xx/5xx."""
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=headers or {})
+    request = urllib.request.Request(
+        f"http://{server.host}:{server.port}{path}", headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             status, body = response.status, response.read()
@@ -109,16 +114,20 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 def raw_handshake(
-    port: int, headers: dict[str, str], receive_buffer: int | None = None
+    port: int,
+    headers: dict[str, str],
+    receive_buffer: int | None = None,
+    host: str = "127.0.0.1",
+    path: str = "/ws",
 ) -> tuple[int, socket.socket]:
     """Open /ws by hand: (HTTP status, socket). Nothing after the response head is read."""
     sock = socket.socket()
     if receive_buffer is not None:  # set before connecting: it sizes the TCP window
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.settimeout(10)
-    sock.connect(("127.0.0.1", port))
+    sock.connect((host, port))
     lines = [
-        "GET /ws HTTP/1.1",
+        f"GET {path} HTTP/1.1",
         "Upgrade: websocket",
         "Connection: Upgrade",
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
@@ -141,7 +150,7 @@ def post(
     """(status, decoded JSON or text) of a POST with a JSON body, without raising on 4xx."""
     data = b"" if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{server.port}{path}", data=data, method="POST", headers=headers or {}
+        f"http://{server.host}:{server.port}{path}", data=data, method="POST", headers=headers or {}
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -433,6 +433,23 @@ class LiveConfig(_Model):
         return bool(host) and all(c.isalnum() or c in "-." for c in host) and host.isascii()
 
 
+class UnifiedServerConfig(_Model):
+    """Where the live server and the page are served, for both sides of a split set-up.
+
+    The trainer side reads ``host`` and ``inference_port``; the page side reads
+    ``frontend_port`` and ``trainer_url`` (set: the page watches that trainer and nothing
+    trains here). Command-line flags override each (orchestrator/settings.py). The token is
+    never read from here: a config file is shared and committed, a token is a secret.
+    """
+
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    inference_port: Annotated[int, Field(ge=1, le=65535)] = 8766
+    frontend_port: Annotated[int, Field(ge=1, le=65535)] = 5173
+    open_browser: bool = True
+    health_check_timeout: PosFloat = 30.0
+    trainer_url: str | None = None
+
+
 class LoggingConfig(_Model):
     tensorboard_every_seconds: PosFloat = 1.0  # also the page's live chart points
 
@@ -462,3 +479,4 @@ class TownletConfig(_Model):
     live: LiveConfig = Field(default_factory=LiveConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    unified_server: UnifiedServerConfig = Field(default_factory=UnifiedServerConfig)

@@ -21,6 +21,7 @@ from townlet.config import TownletConfig
 from townlet.learner.trainer import TrainingProgress
 from townlet.live.client_messages import ClientMessageError, parse_client_frame
 from townlet.live.guard import RequestGuard
+from townlet.live.protocol import PROTOCOL_VERSION
 from townlet.live.session import HISTORY_LENGTH, ControlRefused, LiveSession, TrainingControl
 from townlet.registry import Registry, RegistryError
 
@@ -53,10 +54,12 @@ def create_app(
     runs_dir: Path | None = None,
     run_id: str | None = None,
     run_name: str | None = None,
+    token: str | None = None,
 ) -> FastAPI:
     """The live server's app. ``page_origins``: where the page itself is served (Vite);
     WebSockets (and control POSTs) from those and from ``config.live.allowed_origins`` are
-    accepted. ``run_dir``: the run folder whose records the charts show."""
+    accepted. ``run_dir``: the run folder whose records the charts show. ``token``: required
+    of every request when set (guard.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,7 +92,9 @@ def create_app(
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
-    app.add_middleware(RequestGuard, allowed_origins=[*page_origins, *config.live.allowed_origins])
+    app.add_middleware(
+        RequestGuard, allowed_origins=[*page_origins, *config.live.allowed_origins], token=token
+    )
 
     def session_of(app: FastAPI) -> LiveSession:
         return app.state.session  # type: ignore[no-any-return]
@@ -103,6 +108,7 @@ def create_app(
         body = {
             "status": state,
             "error": error,
+            "protocol_version": PROTOCOL_VERSION,
             "config": config.name,
             "playing": session.current_model.checkpoint if session.current_model else None,
             "clients": len(session.hub),

@@ -13,17 +13,27 @@ it. Two checks stop that, as a pure ASGI middleware in front of every route:
   unchanged, so the proxied path is checked the same way. No Origin means no browser (a
   script), which is allowed; the opaque origin "null" (sandboxed frames, file: pages) is not.
 
+Off loopback a third check comes first: the token (orchestrator/settings.py). Every request
+and WebSocket must carry it, as ``Authorization: Bearer TOKEN``, ``?token=TOKEN`` (for
+WebSocket clients that cannot set headers) or the ``townlet_token`` cookie (the page's, when
+Vite serves it to other machines); it is compared in constant time. A missing or wrong token
+gets 401 (a WebSocket is refused at the handshake). With a token in force the Host check is
+off: a rebinding page has no token, and a trainer is rightly reached as ``gpu-box:8766``.
+
 A refusal is one log line: WARNING the first time a value is seen, DEBUG after that, so a page
 that retries in a loop cannot flood the console.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlsplit
 
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("townlet.inference")
@@ -57,14 +67,48 @@ def _host_name(host: str) -> str | None:
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOKEN_COOKIE = "townlet_token"
+_NEEDS_TOKEN = json.dumps(
+    {"error": "this trainer needs its token: send Authorization: Bearer TOKEN or ?token=TOKEN"}
+).encode()
+
+
+def presented_token(scope: Scope) -> str | None:
+    """The token a request carries: bearer header, then ?token=, then the cookie."""
+    headers = {name: value.decode("latin-1") for name, value in scope["headers"]}
+    scheme, _, value = headers.get(b"authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("token"):
+        return query["token"][0]
+    cookie_header = headers.get(b"cookie")
+    if cookie_header:
+        try:
+            cookies = SimpleCookie(cookie_header)
+        except CookieError:
+            return None
+        if TOKEN_COOKIE in cookies:
+            return cookies[TOKEN_COOKIE].value
+    return None
+
+
+def token_matches(presented: str | None, expected: str) -> bool:
+    """Constant time in the token's content: no byte-by-byte timing to guess it from."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode())
 
 
 class RequestGuard:
     """ASGI middleware: refuse foreign Host headers and WebSockets from foreign pages."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_origins: Iterable[str], token: str | None = None
+    ) -> None:
         self.app = app
         self.allowed_origins = frozenset(normalize_origin(o) for o in allowed_origins)
+        self.token = token
         self._reported: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,7 +121,18 @@ class RequestGuard:
             (value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"),
             None,
         )
-        if not self._host_allowed(host, scope):
+        if self.token is not None:
+            presented = presented_token(scope)
+            if not token_matches(presented, self.token):
+                client = scope.get("client")
+                self._report(
+                    "token from",
+                    client[0] if client else None,
+                    "no token" if presented is None else "a wrong token",
+                )
+                await self._refuse(scope, receive, send, "Unauthorized")
+                return
+        elif not self._host_allowed(host, scope):
             self._report("host", host, "not a name this server answers to")
             await self._refuse(scope, receive, send, "Invalid Host header")
             return
@@ -109,15 +164,37 @@ class RequestGuard:
             return False
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
+        unauthorized = reason == "Unauthorized"
         if scope["type"] == "websocket":
+            if unauthorized and "websocket.http.response" in scope.get("extensions", {}):
+                # The handshake answered with a real 401, so a client can tell why.
+                await send(
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="townlet"'),
+                        ],
+                    }
+                )
+                await send({"type": "websocket.http.response.body", "body": _NEEDS_TOKEN})
+                return
             # Closing before accepting makes the server answer the handshake with HTTP 403.
             await send({"type": "websocket.close", "code": 1008, "reason": reason})
+        elif unauthorized:
+            response = JSONResponse(
+                json.loads(_NEEDS_TOKEN),
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="townlet"'},
+            )
+            await response(scope, receive, send)
         else:
             status = 403 if reason.startswith("Origin") else 400
             await PlainTextResponse(reason, status_code=status)(scope, receive, send)
 
     def _report(self, kind: str, value: str | None, why: str) -> None:
-        key = f"{kind}={value}"
+        key = f"{kind}={value}: {why}"
         level = logging.DEBUG
         if key not in self._reported and len(self._reported) < _REMEMBERED:
             self._reported.add(key)

@@ -48,6 +48,7 @@ class LiveServerSetup:
     run_name: str | None
     progress: TrainingProgress | None
     training_controllable: bool
+    token: str | None = None
 
 
 class Link:

@@ -61,8 +61,14 @@ class WorldFacts(BaseModel):
     evaluation: EvaluationFacts
 
 
+# Bumped whenever a message changes shape; the page compares it with its own (a page and a
+# trainer from different Townlet versions say so instead of misreading each other).
+PROTOCOL_VERSION = 1
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
+    protocol_version: int = PROTOCOL_VERSION
     config_name: str
     level: str
     grid: GridSize

@@ -85,6 +85,7 @@ def serve(listener: socket.socket, link: Link) -> int:
         runs_dir=setup.runs_dir,
         run_id=setup.run_id,
         run_name=setup.run_name,
+        token=setup.token,
     )
     server = LiveServerThread(app, listener)
     server.start(timeout=60.0)

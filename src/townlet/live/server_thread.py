@@ -26,22 +26,38 @@ from townlet.live.hub import ABORT_SCOPE_KEY, FRAME_WRITER_SCOPE_KEY, STALL_SECO
 SEND_BUFFER_BYTES = 16 * 1024
 
 
-class PortInUseError(RuntimeError):
+class BindError(RuntimeError):
+    """The address or port cannot be served on; the message says what to do."""
+
+
+class PortInUseError(BindError):
     pass
 
 
 def bind_socket(host: str, port: int, flag: str = "--port") -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     try:
         sock.bind((host, port))
+    except socket.gaierror as error:
+        sock.close()
+        raise BindError(
+            f"cannot serve on {host}: {error.strerror}; pass --host an address or name of "
+            "this machine"
+        ) from None
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
             raise PortInUseError(
                 f"port {port} on {host} is already in use (another Townlet still running?): "
                 f"stop that program or pick another with {flag}"
+            ) from None
+        if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EACCES):
+            raise BindError(
+                f"cannot serve on {host}:{port} ({error.strerror}): pass --host an address "
+                "of this machine (0.0.0.0 for all of them) and a port you may use"
             ) from None
         raise
     sock.listen(128)

@@ -79,9 +79,21 @@ def _locked_packages(frontend_dir: Path) -> list[str]:
 
 
 class FrontendProcess:
-    def __init__(self, frontend_dir: Path, host: str, port: int, api_port: int) -> None:
+    def __init__(
+        self,
+        frontend_dir: Path,
+        host: str,
+        port: int,
+        api_port: int,
+        trainer_url: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        """Vite on ``host:port``, proxying to ``trainer_url`` (default: our own live server
+        on loopback at ``api_port``) and adding ``token`` to what it forwards."""
         self.frontend_dir = frontend_dir
         self.host, self.port, self.api_port = host, port, api_port
+        self.trainer_url = trainer_url or f"http://127.0.0.1:{api_port}"
+        self.token = token
         self.process: subprocess.Popen[str] | None = None
         self._relay: threading.Thread | None = None
 
@@ -91,7 +103,14 @@ class FrontendProcess:
 
     def start(self) -> None:
         vite = self.frontend_dir / "node_modules" / ".bin" / "vite"
-        environment = {**os.environ, "TOWNLET_API_PORT": str(self.api_port)}
+        environment = {
+            **os.environ,
+            "TOWNLET_API_PORT": str(self.api_port),
+            "TOWNLET_TRAINER_URL": self.trainer_url,
+        }
+        environment.pop("TOWNLET_TOKEN", None)  # only the token this run was given
+        if self.token is not None:
+            environment["TOWNLET_TOKEN"] = self.token
         self.process = start_guarded(
             [str(vite), "--port", str(self.port), "--strictPort", "--host", self.host],
             cwd=self.frontend_dir,

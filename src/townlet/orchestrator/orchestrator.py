@@ -79,6 +79,8 @@ class OrchestratorOptions:
     # TensorBoard on this port, over this folder (the runs folder), when asked for.
     tensorboard_port: int | None = None
     tensorboard_logdir: Path | None = None
+    token: str | None = None  # the live server's, when in force: health checks and Vite carry it
+    health_check_timeout: float = 30.0
 
 
 class Orchestrator:
@@ -144,7 +146,15 @@ class Orchestrator:
         if self.stop_requested.is_set():
             return
         api_url = f"http://{self.server.host}:{self.server.port}"
-        _wait_for_health(f"{api_url}/health", self.stop_requested, lambda: self.server.fatal_error)
+        _wait_for_health(
+            f"http://127.0.0.1:{self.server.port}/health"
+            if self.server.host in ("0.0.0.0", "::")
+            else f"{api_url}/health",
+            self.stop_requested,
+            lambda: self.server.fatal_error,
+            timeout=self.options.health_check_timeout,
+            token=self.options.token,
+        )
         log.info(
             "live server ready at %s (WebSocket %s/ws)", api_url, api_url.replace("http", "ws")
         )
@@ -167,7 +177,7 @@ class Orchestrator:
             log.info("ready in %.1f s without the web page; press Ctrl+C to stop", ready_in)
             return
         log.info("ready in %.1f s: open %s  (Ctrl+C to stop)", ready_in, page_url)
-        if self.options.open_browser and _has_graphical_browser():
+        if self.options.open_browser and has_graphical_browser():
             webbrowser.open(page_url)
 
     def _start_frontend(self) -> str | None:
@@ -182,7 +192,11 @@ class Orchestrator:
                 frontend_log.warning("carrying on without the web page")
             return None
         self.frontend = FrontendProcess(
-            options.frontend_dir, options.host, options.frontend_port, self.server.port
+            options.frontend_dir,
+            options.host,
+            options.frontend_port,
+            self.server.port,
+            token=options.token,
         )
         self.frontend.start()
         self.frontend.wait_until_serving(self.stop_requested)
@@ -350,7 +364,7 @@ class Orchestrator:
         return True
 
 
-def _has_graphical_browser() -> bool:
+def has_graphical_browser() -> bool:
     """Without a display, ``webbrowser`` falls back to text browsers that take the terminal."""
     if sys.platform in ("darwin", "win32"):
         return True
@@ -362,13 +376,16 @@ def _wait_for_health(
     stop: threading.Event,
     fatal_error: Callable[[], str | None],
     timeout: float = 30.0,
+    token: str | None = None,
 ) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
         if (error := fatal_error()) is not None:  # /health answers 503 now; no use waiting
             raise RuntimeError(f"live play keeps failing ({error}); shutting down")
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=1.0) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
