@@ -8,6 +8,12 @@
  * messages are tolerated and dropped (the contract test checks none is lost today).
  */
 
+/**
+ * The wire protocol this page speaks; the live server's `PROTOCOL_VERSION`
+ * (`src/townlet/live/protocol.py`) must be the same. It says so in hello and in /health.
+ */
+export const PROTOCOL_VERSION = 1
+
 export type ConnectionStatus = 'connecting' | 'open' | 'closed'
 
 export type Observability = 'full' | 'partial'
@@ -61,6 +67,8 @@ export interface WorldFacts {
 
 export interface HelloMessage {
   type: 'hello'
+  /** The server's PROTOCOL_VERSION; null from servers older than the field. */
+  protocol_version: number | null
   config_name: string
   level: string
   grid: GridSize
@@ -538,6 +546,7 @@ function parseHello(o: Obj): HelloMessage {
     throw new Malformed('actions: expected at least one action')
   return {
     type: 'hello',
+    protocol_version: optionalNullable(positiveInt)(o, 'protocol_version'),
     config_name: str(o, 'config_name'),
     level: str(o, 'level'),
     grid,

@@ -393,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     api_socket = None
     try:
         if not args.no_frontend:
-            claim_port(settings.frontend_port, "--frontend-port", args.stop_leftover).close()
+            claim_port(
+                settings.frontend_port, "--frontend-port", args.stop_leftover, host=settings.host
+            ).close()
         api_socket = claim_port(
             settings.inference_port, "--port", args.stop_leftover, host=settings.host
         )
@@ -506,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             frontend_port=settings.frontend_port,
             open_browser=settings.open_browser,
             token=settings.token,
+            page_host=None if settings.host == DEFAULT_HOST else settings.host,
             health_check_timeout=settings.health_check_timeout,
             start_frontend=not args.no_frontend,
             tensorboard_port=args.tensorboard,

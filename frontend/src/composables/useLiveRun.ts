@@ -2,6 +2,7 @@ import type { ComputedRef, Ref } from 'vue'
 import type { ClientMessage, PickWhen } from '../protocol'
 import type { RunControls } from './controls'
 import type { LiveSocket } from './useLiveSocket'
+import type { TrainerStatusHandle } from './useTrainerStatus'
 import { computed, watch } from 'vue'
 import { pickCheckpointMessage, setSpeedMessage, startCompareMessage } from '../protocol'
 import { useCompareStore } from '../stores/compare'
@@ -10,6 +11,7 @@ import { useRunStore } from '../stores/run'
 import { connectionView, type ConnectionView } from './connectionView'
 import { liveSocketUrl, useLiveSocket } from './useLiveSocket'
 import { useNow } from './useNow'
+import { useTrainerStatus } from './useTrainerStatus'
 
 /**
  * Wires the one live socket to the stores. Called once, by the root component, which provides
@@ -22,6 +24,8 @@ export interface LiveRun {
   now: Readonly<Ref<number>>
   controls: RunControls
   reconnect: () => void
+  /** Whether the trainer behind the dev server answers (the header's indicator). */
+  trainer: TrainerStatusHandle
 }
 
 export function useLiveRun(): LiveRun {
@@ -41,6 +45,16 @@ export function useLiveRun(): LiveRun {
     lastMessageAt: socket.lastMessageAt.value,
     now: now.value,
   }))
+
+  const trainer = useTrainerStatus({ helloVersion: () => store.hello?.protocol_version ?? null })
+
+  // The trainer is back: retry the socket now rather than when the backoff (up to 8 s) says,
+  // so play flows again within a poll or two. An open socket is left alone: the trainer may
+  // have been merely slow or unhealthy while the link stayed up.
+  watch(() => trainer.status.value?.ok, (ok, was) => {
+    if (ok === true && was === false && socket.status.value !== 'open')
+      socket.open()
+  })
 
   // A comparison lives on the server side of this connection: a drop ends it.
   watch(socket.status, (status) => {
@@ -84,5 +98,5 @@ export function useLiveRun(): LiveRun {
     stopCompare: () => send({ type: 'stop_compare' }),
   }
 
-  return { socket, connection, now, controls, reconnect: socket.open }
+  return { socket, connection, now, controls, reconnect: socket.open, trainer }
 }

@@ -4,6 +4,8 @@ import { createPinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nextTick } from 'vue'
 import App from '../../src/App.vue'
+import type { TrainerStatus } from '../../src/composables/useTrainerStatus'
+import { PROTOCOL_VERSION } from '../../src/protocol'
 import { FakeWebSocket } from './fakeWebSocket'
 import { episodeEnd, hello, meters, modelLoaded, state, trainingStatus } from './fixtures'
 
@@ -23,10 +25,17 @@ async function serve(ws: FakeWebSocket, ...messages: unknown[]): Promise<void> {
   await nextTick()
 }
 
+/** What the dev server's /__townlet/trainer says now: a status, or 404 (no such endpoint). */
+let trainerAnswer: TrainerStatus | 404
+
 beforeEach(() => {
   vi.useFakeTimers()
   vi.stubGlobal('WebSocket', FakeWebSocket)
   FakeWebSocket.reset()
+  trainerAnswer = 404
+  vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(trainerAnswer === 404
+    ? new Response('Not Found', { status: 404 })
+    : new Response(JSON.stringify(trainerAnswer), { status: 200 }))))
 })
 
 afterEach(() => {
@@ -116,5 +125,90 @@ describe('App wired to the live socket', () => {
     expect(ws.closeCalls).toHaveLength(1)
     vi.advanceTimersByTime(60_000)
     expect(FakeWebSocket.instances).toHaveLength(1)
+  })
+})
+
+describe('App and the trainer indicator', () => {
+  const up: TrainerStatus = { url: 'http://gpu-box:8766', ok: true, error: null, detail: null, protocol_version: PROTOCOL_VERSION }
+  const down: TrainerStatus = {
+    ...up,
+    ok: false,
+    error: 'refused',
+    detail: 'connection refused: is run_demo.py running on gpu-box, and port 8766 open in its firewall?',
+    protocol_version: null,
+  }
+
+  /** Run the clock `ms` in small steps; every socket attempt made meanwhile fails (trainer away). */
+  async function trainerAway(ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 100) {
+      await vi.advanceTimersByTimeAsync(100)
+      const ws = FakeWebSocket.latest()
+      if (ws.readyState === FakeWebSocket.CONNECTING)
+        ws.drop()
+    }
+    await nextTick()
+  }
+
+  function indicator(w: VueWrapper) {
+    return w.find('[data-testid="trainer-indicator"]')
+  }
+
+  it('is hidden when the page has no dev server to ask (404)', async () => {
+    const { w } = await mountApp()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(indicator(w).exists()).toBe(false)
+  })
+
+  it('goes red when the trainer goes away, keeps the last state, and reconnects promptly when it is back', async () => {
+    trainerAnswer = up
+    const { w, ws } = await mountApp()
+    await serve(ws, hello(), state({ x: 3, y: 4 }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(indicator(w).attributes('data-state')).toBe('ok')
+    expect(w.get('[data-testid="trainer-url"]').text()).toBe('http://gpu-box:8766')
+
+    // The trainer goes away: the socket drops, and every retry fails.
+    trainerAnswer = down
+    ws.drop()
+    await trainerAway(1000)
+    expect(indicator(w).attributes('data-state')).toBe('error')
+    expect(indicator(w).text()).toContain('refused')
+    await trainerAway(20_000)
+    // The page still shows the last state received, marked as such.
+    expect(w.get('[data-testid="agent"]').attributes('data-x')).toBe('3')
+    expect(w.text()).toContain('Connection lost')
+
+    // Back: the backoff would wait up to 8 s more; the indicator's ok retries at once.
+    const attempts = FakeWebSocket.instances.length
+    trainerAnswer = up
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(indicator(w).attributes('data-state')).toBe('ok')
+    expect(FakeWebSocket.instances.length).toBe(attempts + 1)
+    const again = FakeWebSocket.latest()
+    again.serverOpen()
+    await serve(again, hello(), state({ x: 5, y: 4 }))
+    expect(w.get('[data-testid="connection-status"]').attributes('data-tone')).toBe('live')
+    expect(w.get('[data-testid="agent"]').attributes('data-x')).toBe('5')
+  })
+
+  it('does not drop a live socket when the trainer recovers from a blip', async () => {
+    trainerAnswer = up
+    const { ws } = await mountApp()
+    await vi.advanceTimersByTimeAsync(0)
+    trainerAnswer = { ...down, error: 'unhealthy', detail: 'live play is failing' }
+    await vi.advanceTimersByTimeAsync(1000)
+    trainerAnswer = up
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(FakeWebSocket.instances).toEqual([ws])
+    expect(ws.closeCalls).toHaveLength(0)
+  })
+
+  it('says "wrong version" when hello names another protocol version', async () => {
+    trainerAnswer = { ...up, protocol_version: null }
+    const { w, ws } = await mountApp()
+    await serve(ws, hello({ protocol_version: PROTOCOL_VERSION + 1 }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(indicator(w).attributes('data-state')).toBe('error')
+    expect(indicator(w).text()).toContain(`trainer speaks protocol ${PROTOCOL_VERSION + 1}, this page ${PROTOCOL_VERSION}`)
   })
 })

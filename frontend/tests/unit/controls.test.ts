@@ -35,6 +35,8 @@ beforeEach(() => {
   vi.useFakeTimers()
   vi.stubGlobal('WebSocket', FakeWebSocket)
   FakeWebSocket.reset()
+  // No dev server's trainer endpoint here: the indicator stays hidden (tested in App.test.ts).
+  vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(new Response('Not Found', { status: 404 }))))
 })
 
 afterEach(() => {

@@ -14,6 +14,7 @@ import type {
   TrainingStatusMessage,
   WorldFacts,
 } from '../../src/protocol'
+import { PROTOCOL_VERSION } from '../../src/protocol'
 
 export const METERS = ['energy', 'hygiene', 'satiation', 'money', 'mood', 'social', 'health', 'fitness']
 export const ACTIONS = ['UP', 'DOWN', 'LEFT', 'RIGHT', 'INTERACT', 'WAIT']
@@ -37,6 +38,7 @@ export function world(over: Partial<WorldFacts> = {}): WorldFacts {
 export function hello(over: Partial<HelloMessage> = {}): HelloMessage {
   return {
     type: 'hello',
+    protocol_version: PROTOCOL_VERSION,
     config_name: 'level_1_full_observability',
     level: 'L1',
     grid: { width: 8, height: 8 },

@@ -172,6 +172,19 @@ describe('validateServerMessage: malformed messages are rejected', () => {
     expectMalformed({ ...hello(), tensorboard_url: 6006 }, 'tensorboard_url')
   })
 
+  it('reads hello.protocol_version strictly, and a missing one (older servers) as null', () => {
+    const read = (data: unknown): unknown => {
+      const result = validateServerMessage(roundTrip(data))
+      return result.kind === 'message' ? result.message : result
+    }
+    expect(read(hello({ protocol_version: 7 }))).toMatchObject({ type: 'hello', protocol_version: 7 })
+    const { protocol_version: _v, ...old } = hello()
+    expect(read(old)).toMatchObject({ type: 'hello', protocol_version: null })
+    expectMalformed({ ...hello(), protocol_version: '1' }, 'protocol_version')
+    expectMalformed({ ...hello(), protocol_version: 1.5 }, 'protocol_version')
+    expectMalformed({ ...hello(), protocol_version: 0 }, 'protocol_version')
+  })
+
   it('rejects a training_status without paused or with a bad curriculum stage', () => {
     const { paused: _paused, ...noPaused } = trainingStatus()
     expectMalformed(noPaused, 'paused')

@@ -87,13 +87,17 @@ class FrontendProcess:
         api_port: int,
         trainer_url: str | None = None,
         token: str | None = None,
+        token_in_cookie: bool = False,
     ) -> None:
         """Vite on ``host:port``, proxying to ``trainer_url`` (default: our own live server
-        on loopback at ``api_port``) and adding ``token`` to what it forwards."""
+        on loopback at ``api_port``) and adding ``token`` to what it forwards, or, with
+        ``token_in_cookie`` (a page other machines reach), leaving the token to the browser's
+        cookie so that only someone who was given it gets in."""
         self.frontend_dir = frontend_dir
         self.host, self.port, self.api_port = host, port, api_port
         self.trainer_url = trainer_url or f"http://127.0.0.1:{api_port}"
         self.token = token
+        self.token_in_cookie = token_in_cookie
         self.process: subprocess.Popen[str] | None = None
         self._relay: threading.Thread | None = None
 
@@ -109,7 +113,12 @@ class FrontendProcess:
             "TOWNLET_TRAINER_URL": self.trainer_url,
         }
         environment.pop("TOWNLET_TOKEN", None)  # only the token this run was given
-        if self.token is not None:
+        environment.pop("TOWNLET_TOKEN_IN_COOKIE", None)
+        if self.token is not None and self.token_in_cookie:
+            environment["TOWNLET_TOKEN_IN_COOKIE"] = "1"
+            # The origin our live server accepts for this page (cli.page_origins).
+            environment["TOWNLET_PAGE_ORIGIN"] = f"http://127.0.0.1:{self.port}"
+        elif self.token is not None:
             environment["TOWNLET_TOKEN"] = self.token
         self.process = start_guarded(
             [str(vite), "--port", str(self.port), "--strictPort", "--host", self.host],

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from townlet.orchestrator.addresses import reachable_addresses
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.frontend import (
     NODE_HINT,
@@ -75,7 +76,10 @@ class OrchestratorOptions:
     frontend_port: int
     open_browser: bool
     start_frontend: bool = True
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # TensorBoard's, and the page's unless page_host says otherwise
+    # The page on other machines' reach (all-remote): Vite serves there and keeps the token in
+    # a cookie the browser gets from the address printed at start (frontend/trainerStatus.ts).
+    page_host: str | None = None
     # TensorBoard on this port, over this folder (the runs folder), when asked for.
     tensorboard_port: int | None = None
     tensorboard_logdir: Path | None = None
@@ -177,6 +181,19 @@ class Orchestrator:
             log.info("ready in %.1f s without the web page; press Ctrl+C to stop", ready_in)
             return
         log.info("ready in %.1f s: open %s  (Ctrl+C to stop)", ready_in, page_url)
+        if self.options.page_host is not None and self.options.token is not None:
+            addresses = reachable_addresses(self.options.page_host)
+            # Printed, not logged: run.log is readable by others; the token is a secret.
+            sys.stderr.write(
+                "    from another machine, open once: "
+                + " or ".join(
+                    f"{a.describe(self.options.frontend_port).split(' ')[0]}/?token="
+                    f"{self.options.token}"
+                    for a in addresses
+                    if not a.address.startswith("127.")
+                )
+                + "\n"
+            )
         if self.options.open_browser and has_graphical_browser():
             webbrowser.open(page_url)
 
@@ -193,14 +210,23 @@ class Orchestrator:
             return None
         self.frontend = FrontendProcess(
             options.frontend_dir,
-            options.host,
+            options.page_host or options.host,
             options.frontend_port,
             self.server.port,
+            trainer_url=self._local_api_url(),
             token=options.token,
+            token_in_cookie=options.page_host is not None,
         )
         self.frontend.start()
         self.frontend.wait_until_serving(self.stop_requested)
         return self.frontend.url
+
+    def _local_api_url(self) -> str:
+        """How a process on this machine reaches our live server (Vite's proxy target)."""
+        host = self.server.host
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.server.port}"
 
     def _start_tensorboard(self) -> None:
         """TensorBoard is a convenience: if it cannot start, say why and carry on without."""
