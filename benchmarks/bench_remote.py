@@ -7,9 +7,10 @@ watched in headless Chromium. ``--rounds`` times: kill -9 the trainer and time u
 indicator turns red; start it again and time from its "ready" line until the indicator turns
 green. The worst of the rounds is the figure (the page polls once a second; the target is 3 s).
 
-Part 2: bytes per second from the trainer's live server to one page: every WebSocket message
-a page gets (payload plus frame header) at the default pace and at 60 steps/s, plus the
-page's once-a-second trainer check (one /health answer), for ``--seconds`` each.
+Part 2: bytes per second from the trainer's live server to one page (the shipped level 1
+config): every WebSocket message a page gets (payload plus frame header) at the default pace
+and at 60 steps/s, plus the page's once-a-second trainer check (one /health answer), for
+``--seconds`` each.
 
     python benchmarks/bench_remote.py [--rounds 10] [--seconds 20]
 """
@@ -128,7 +129,8 @@ def health_bytes(url: str) -> int:
 
 
 def part_two(seconds: float, workdir: Path) -> list[tuple[str, float, float]]:
-    config, runs = write_tiny_config(workdir), workdir / "runs2"
+    # The shipped level 1 config: its pace is the default a user sees.
+    config, runs = ROOT / "configs" / "level_1_full_observability.yaml", workdir / "runs2"
     port = free_port()
     url = f"http://{HOST}:{port}"
     training = trainer(config, runs, port, free_port())
