@@ -182,18 +182,7 @@ class Orchestrator:
             return
         log.info("ready in %.1f s: open %s  (Ctrl+C to stop)", ready_in, page_url)
         if self.options.page_host is not None and self.options.token is not None:
-            addresses = reachable_addresses(self.options.page_host)
-            # Printed, not logged: run.log is readable by others; the token is a secret.
-            sys.stderr.write(
-                "    from another machine, open once: "
-                + " or ".join(
-                    f"{a.describe(self.options.frontend_port).split(' ')[0]}/?token="
-                    f"{self.options.token}"
-                    for a in addresses
-                    if not a.address.startswith("127.")
-                )
-                + "\n"
-            )
+            self._print_page_addresses(self.options.page_host, self.options.token)
         if self.options.open_browser and has_graphical_browser():
             webbrowser.open(page_url)
 
@@ -220,6 +209,18 @@ class Orchestrator:
         self.frontend.start()
         self.frontend.wait_until_serving(self.stop_requested)
         return self.frontend.url
+
+    def _print_page_addresses(self, page_host: str, token: str) -> None:
+        """Where other machines open the page, token included. Printed, not logged: run.log
+        and events.jsonl may be readable by others; the token is a secret."""
+        addresses = reachable_addresses(page_host)
+        if page_host in ("0.0.0.0", "::"):  # every interface: loopback is not for others
+            addresses = [a for a in addresses if not a.address.startswith("127.")] or addresses
+        port = self.options.frontend_port
+        for address in addresses:
+            url = address.describe(port).split(" ")[0]
+            sys.stderr.write(f"    open once from another machine: {url}/?token={token}\n")
+        sys.stderr.flush()
 
     def _local_api_url(self) -> str:
         """How a process on this machine reaches our live server (Vite's proxy target)."""
