@@ -21,7 +21,7 @@ fi
 if ! .venv/bin/python -c "import townlet, playwright, pytest" 2>/dev/null \
     || [[ pyproject.toml -nt .venv/.townlet-installed ]]; then
     echo "[setup] installing Python packages"
-    .venv/bin/pip install -q -e ".[dev]"
+    .venv/bin/pip install -q -e ".[dev,gpu]"
     touch .venv/.townlet-installed
 fi
 
@@ -34,10 +34,15 @@ else
     echo "[setup] npm not found: install Node.js 20+ (https://nodejs.org) for the web page" >&2
 fi
 
-if $with_browser && [[ ! -x /usr/bin/chromium ]]; then
-    echo "[setup] installing Chromium from Debian's packages"
+if $with_browser && [[ ! -x /usr/bin/chromium || ! -x /usr/bin/prometheus ]]; then
+    echo "[setup] installing Chromium and Prometheus (for the monitoring tests) from Debian's packages"
     sudo_cmd=""
     [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q chromium
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q chromium prometheus
+    # The package enables a system Prometheus on :9090; the tests start their own on a free
+    # port, so leave none running (no-op where systemd does not run, as in containers).
+    if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+        $sudo_cmd systemctl disable --now prometheus prometheus-node-exporter || true
+    fi
 fi

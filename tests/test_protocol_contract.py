@@ -91,6 +91,7 @@ def messages_of(level: str, folder: Path) -> dict[str, str]:
     ):
         collect(ws, got, {"hello", "history", "metrics_history", "model_loaded"}, 10)
         collect(ws, got, {"episode_start", "state", "episode_end", "training_status"}, 30)
+        collect(ws, got, {"alerts", "system_history", "system"}, 10)  # monitoring, every 2 s
         append_evaluation(run_dir / "evaluations.jsonl", evaluation)
         metrics_log(run_dir).append(metric(10, td_loss=0.25, training_survival=12.5))
         collect(ws, got, {"evaluation", "metrics", "checkpoints", "play_status"}, 10)

@@ -285,6 +285,89 @@ export interface ErrorMessage {
   request: string | null
 }
 
+// ------------------------------------------------------------------ monitoring: alerts and system
+
+export const ALERT_KINDS = ['nan_loss', 'throughput_drop', 'checkpoint_stale', 'greedy_drop', 'gpu_memory', 'disk_free'] as const
+export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const
+export const ALERT_STATES = ['inactive', 'pending', 'firing', 'resolved'] as const
+
+/**
+ * What a rule watches; `threshold` reads per kind: nan_loss (TD loss not finite; unused),
+ * throughput_drop (env steps/s below threshold x its recent median), checkpoint_stale (no
+ * checkpoint for threshold seconds), greedy_drop (greedy survival below (1 - threshold) x the
+ * run's best), gpu_memory (GPU memory used fraction above threshold), disk_free (free disk
+ * bytes below threshold).
+ */
+export type AlertKind = typeof ALERT_KINDS[number]
+export type AlertSeverity = typeof ALERT_SEVERITIES[number]
+/** As Prometheus has it: the condition holds (pending), has held `for_seconds` (firing), no longer holds (resolved). */
+export type AlertStateName = typeof ALERT_STATES[number]
+
+/** One alert rule, as listed, created and replaced over HTTP (`/api/alerts/rules`). */
+export interface AlertRule {
+  name: string
+  kind: AlertKind
+  threshold: number
+  /** How long the condition must hold before the alert fires. */
+  for_seconds: number
+  severity: AlertSeverity
+  enabled: boolean
+}
+
+/** Where one rule's alert stands now. */
+export interface AlertState {
+  name: string
+  kind: AlertKind
+  severity: AlertSeverity
+  state: AlertStateName
+  /** ISO-8601 time the alert entered its state; null when it never has. */
+  since: string | null
+  /** The watched value at the last evaluation (null when there is none, e.g. a loss that is not finite). */
+  value: number | null
+  message: string
+}
+
+/** Sent on connect and whenever a rule or an alert's state changes: the whole picture. */
+export interface AlertsMessage {
+  type: 'alerts'
+  rules: AlertRule[]
+  alerts: AlertState[]
+}
+
+export interface GpuSample {
+  index: number
+  name: string
+  utilization_percent: number
+  memory_used_bytes: number
+  memory_total_bytes: number
+  /** null where the driver does not report it. */
+  temperature_c: number | null
+  power_watts: number | null
+}
+
+/** The trainer machine at one moment (every 2 s). */
+export interface SystemSample {
+  /** Unix seconds. */
+  t: number
+  /** Percent of one core (a busy 8-core process can read 800). */
+  cpu_percent: number
+  memory_bytes: number
+  memory_total_bytes: number
+  /** One per device; empty without a GPU. */
+  gpus: GpuSample[]
+}
+
+export interface SystemMessage {
+  type: 'system'
+  sample: SystemSample
+}
+
+/** Sent on connect: the samples kept so far, oldest first. */
+export interface SystemHistoryMessage {
+  type: 'system_history'
+  samples: SystemSample[]
+}
+
 export type ServerMessage =
   | HelloMessage
   | ModelLoadedMessage
@@ -304,6 +387,9 @@ export type ServerMessage =
   | CompareStartedMessage
   | CompareStateMessage
   | CompareStoppedMessage
+  | AlertsMessage
+  | SystemMessage
+  | SystemHistoryMessage
 
 export type ServerMessageType = ServerMessage['type']
 
@@ -633,6 +719,78 @@ function parseEvaluationPoint(o: Obj, at: string): EvaluationPoint {
   return e
 }
 
+// --- monitoring ---
+
+/** An ISO-8601 date-time (as Python's isoformat writes it), kept as the string it was. */
+const isoTime: Reader<string> = (o, key, at = '') => {
+  const v = str(o, key, at)
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v) && !Number.isNaN(Date.parse(v)) ? v : fail(join(at, key), 'ISO-8601 date-time', v)
+}
+
+function parseAlertRule(o: Obj, at = ''): AlertRule {
+  return {
+    name: nonEmptyStr(o, 'name', at),
+    kind: oneOf(ALERT_KINDS)(o, 'kind', at),
+    threshold: num(o, 'threshold', at),
+    for_seconds: nonNegative(o, 'for_seconds', at),
+    severity: oneOf(ALERT_SEVERITIES)(o, 'severity', at),
+    enabled: bool(o, 'enabled', at),
+  }
+}
+
+function parseAlertState(o: Obj, at = ''): AlertState {
+  return {
+    name: nonEmptyStr(o, 'name', at),
+    kind: oneOf(ALERT_KINDS)(o, 'kind', at),
+    severity: oneOf(ALERT_SEVERITIES)(o, 'severity', at),
+    state: oneOf(ALERT_STATES)(o, 'state', at),
+    since: nullable(isoTime)(o, 'since', at),
+    value: nullable(num)(o, 'value', at),
+    message: str(o, 'message', at),
+  }
+}
+
+/** Rule names are the key of everything else (URLs, states): two of one name is malformed. */
+function uniqueNames<T extends { name: string }>(items: T[], path: string): T[] {
+  const seen = new Set<string>()
+  items.forEach((item, i) => {
+    if (seen.has(item.name))
+      throw new Malformed(`${path}[${i}].name: '${item.name}' appears twice`)
+    seen.add(item.name)
+  })
+  return items
+}
+
+function parseAlertsBody(o: Obj): { rules: AlertRule[], alerts: AlertState[] } {
+  return {
+    rules: uniqueNames(objects(o, 'rules', parseAlertRule), 'rules'),
+    alerts: uniqueNames(objects(o, 'alerts', parseAlertState), 'alerts'),
+  }
+}
+
+function parseGpuSample(o: Obj, at: string): GpuSample {
+  const g: GpuSample = {
+    index: count(o, 'index', at),
+    name: str(o, 'name', at),
+    utilization_percent: nonNegative(o, 'utilization_percent', at),
+    memory_used_bytes: count(o, 'memory_used_bytes', at),
+    memory_total_bytes: count(o, 'memory_total_bytes', at),
+    temperature_c: nullable(num)(o, 'temperature_c', at),
+    power_watts: nullable(nonNegative)(o, 'power_watts', at),
+  }
+  return g
+}
+
+function parseSystemSample(o: Obj, at: string): SystemSample {
+  return {
+    t: num(o, 't', at),
+    cpu_percent: nonNegative(o, 'cpu_percent', at),
+    memory_bytes: count(o, 'memory_bytes', at),
+    memory_total_bytes: count(o, 'memory_total_bytes', at),
+    gpus: objects(o, 'gpus', parseGpuSample, at),
+  }
+}
+
 const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { type: K }> } = {
   hello: parseHello,
   model_loaded: o => parseModelLoaded(o),
@@ -705,6 +863,9 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     right: nested(o, 'right', 'state', parseState),
   }),
   compare_stopped: o => ({ type: 'compare_stopped', reason: str(o, 'reason') }),
+  alerts: o => ({ type: 'alerts', ...parseAlertsBody(o) }),
+  system: o => ({ type: 'system', sample: parseSystemSample(object(o, 'sample'), 'sample') }),
+  system_history: o => ({ type: 'system_history', samples: objects(o, 'samples', parseSystemSample) }),
 }
 
 function isKnownType(type: string): type is ServerMessageType {
@@ -749,5 +910,82 @@ export function parseServerMessage(text: string): ServerMessage | null {
   console.warn(result.kind === 'unknown'
     ? `[townlet] ignored a message of unknown type '${result.type}'`
     : `[townlet] dropped a malformed message: ${result.error}`)
+  return null
+}
+
+// ------------------------------------------------------------------ HTTP (monitoring)
+
+/** GET /api/alerts, and the state the socket's `alerts` message carries. */
+export interface AlertsSnapshot {
+  rules: AlertRule[]
+  alerts: AlertState[]
+}
+
+/** GET /api/system: the samples kept so far and, when there is no GPU to watch, why. */
+export interface SystemSnapshot {
+  samples: SystemSample[]
+  /** e.g. "no NVIDIA GPU found"; null when every GPU is watched. */
+  gpu_note: string | null
+}
+
+export type BodyResult<T> = { ok: true, value: T } | { ok: false, error: string }
+
+function validateBody<T>(data: unknown, what: string, parse: (o: Obj) => T): BodyResult<T> {
+  if (!isObject(data))
+    return { ok: false, error: `${what}: the answer is not a JSON object` }
+  try {
+    return { ok: true, value: parse(data) }
+  }
+  catch (err) {
+    return { ok: false, error: `${what}: ${err instanceof Error ? err.message : String(err)}` }
+  }
+}
+
+/** A decoded `GET /api/alerts` answer, checked like a socket message (the field's path when not). */
+export function validateAlertsSnapshot(data: unknown): BodyResult<AlertsSnapshot> {
+  return validateBody(data, 'GET /api/alerts', parseAlertsBody)
+}
+
+/** A decoded `GET /api/system` answer. */
+export function validateSystemSnapshot(data: unknown): BodyResult<SystemSnapshot> {
+  return validateBody(data, 'GET /api/system', o => ({
+    samples: objects(o, 'samples', parseSystemSample),
+    gpu_note: nullable(str)(o, 'gpu_note'),
+  }))
+}
+
+/** The body of a create or replace: exactly a rule's fields, nothing the page added. */
+export function alertRuleBody(rule: AlertRule): AlertRule {
+  return {
+    name: rule.name,
+    kind: rule.kind,
+    threshold: rule.threshold,
+    for_seconds: rule.for_seconds,
+    severity: rule.severity,
+    enabled: rule.enabled,
+  }
+}
+
+/**
+ * Why the server refused a request, from its JSON body: ours (`{"ok": false, "error": ...}`)
+ * or FastAPI's (`{"detail": "..."}`, or a list of `{loc, msg}` from request validation).
+ * Null when the body says nothing usable.
+ */
+export function refusalReason(data: unknown): string | null {
+  if (!isObject(data))
+    return null
+  if (typeof data.error === 'string' && data.error)
+    return data.error
+  const detail = data.detail
+  if (typeof detail === 'string' && detail)
+    return detail
+  if (Array.isArray(detail)) {
+    const lines = detail.filter(isObject).map((d) => {
+      const loc = Array.isArray(d.loc) ? d.loc.filter(p => p !== 'body').join('.') : ''
+      const msg = typeof d.msg === 'string' ? d.msg : JSON.stringify(d)
+      return loc ? `${loc}: ${msg}` : msg
+    })
+    return lines.length ? lines.join('; ') : null
+  }
   return null
 }

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer, TrainingProgress
 from townlet.live.process_link import LiveServerSetup
 from townlet.live.server_thread import BindError, PortInUseError, bind_socket
+from townlet.monitoring.history import copy_history
+from townlet.monitoring.rule_store import copy_rules
 from townlet.orchestrator.addresses import reachable_addresses
 from townlet.orchestrator.console_log import configure_console_logging
 from townlet.orchestrator.evaluator import EvaluatorProcess
@@ -301,7 +304,10 @@ def continue_records(resumed_checkpoint: Path, run_dir: Path, env_step: int) -> 
     try:
         metrics_log(earlier).copy_up_to(metrics_log(run_dir).path, env_step)
         copy_evaluations_up_to(evaluation_log(earlier).path, evaluation_log(run_dir).path, env_step)
-    except OSError as error:
+        # The system panel's history and the alert rules edited during the earlier run.
+        copy_history(earlier, run_dir)
+        copy_rules(earlier, run_dir)
+    except (OSError, sqlite3.Error) as error:
         log.warning("the charts will start at this run: could not copy %s (%s)", earlier, error)
 
 
@@ -479,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer.progress,
             trainer,
             trainer.catalog,
+            on_alert=tracker.alert,  # events.jsonl and the registry
         )
     except KeyboardInterrupt:
         # Nothing trained or saved yet: leave no empty run folder behind (nor its row).

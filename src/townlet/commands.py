@@ -490,6 +490,8 @@ def status(run_id: str, runs_dir: Path, as_json: bool) -> None:
     ]
     if record.error:
         fields.insert(3, ("error", record.error))
+    firing = record.firing_alerts() if state in ACTIVE else []
+    fields.insert(2, ("alerts", _describe_alerts(firing)))
     width = max(len(label) for label, _ in fields)
     click.echo("\n".join(f"{label.ljust(width)}  {value}" for label, value in fields))
     click.echo()
@@ -499,6 +501,18 @@ def status(run_id: str, runs_dir: Path, as_json: bool) -> None:
     click.echo(f"latest events ({run_dir / _events_file()}):")
     for event in events:
         click.echo("  " + _describe_event(event))
+
+
+def _describe_alerts(firing: list[dict[str, Any]]) -> str:
+    """The alerts firing now, in one line (red: they want attention)."""
+    if not firing:
+        return "none firing"
+    said = "; ".join(
+        f"{alert.get('name', '?')} ({alert.get('severity', '?')}): {alert.get('message', '')}"
+        for alert in firing
+    )
+    # click.echo drops the colour when the output is not a terminal.
+    return click.style(f"{len(firing)} firing: {said}", fg="red")
 
 
 def _ending(record: RunRecord, state: str, now: float) -> str:

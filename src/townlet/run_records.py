@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 __all__ = [
     "EvaluationPoint",
@@ -86,7 +87,13 @@ class RecordLog(Generic[Record]):
 
     def append_all(self, records: list[Record], *, durable: bool = False) -> None:
         created = not self.path.exists()
-        text = "".join(record.model_dump_json() + "\n" for record in records)
+        # NaN and infinities are written as such (JSON's NaN/Infinity extension, which every
+        # reader here parses), not as null: a diverged TD loss must reach the nan_loss alert.
+        # The page never sees them: protocol messages write them as null.
+        text = "".join(
+            to_json(record.model_dump(), inf_nan_mode="constants").decode() + "\n"
+            for record in records
+        )
         with self.path.open("ab+") as handle:
             # After a torn last line (a crash mid-write) start on a fresh line, so the new
             # record is not glued to the torn one; readers skip the torn line alone.

@@ -3,14 +3,16 @@ import type { ClientMessage, PickWhen } from '../protocol'
 import type { RunControls } from './controls'
 import type { LiveSocket } from './useLiveSocket'
 import type { TrainerStatusHandle } from './useTrainerStatus'
-import { computed, watch } from 'vue'
+import { computed, getCurrentScope, onScopeDispose, watch } from 'vue'
 import { pickCheckpointMessage, setSpeedMessage, startCompareMessage } from '../protocol'
 import { useCompareStore } from '../stores/compare'
 import { useFeedbackStore } from '../stores/feedback'
 import { useRunStore } from '../stores/run'
 import { connectionView, type ConnectionView } from './connectionView'
+import { createFrameBatch } from './pacing'
 import { liveSocketUrl, useLiveSocket } from './useLiveSocket'
 import { useNow } from './useNow'
+import { useSystemSnapshot } from './useSystemSnapshot'
 import { useTrainerStatus } from './useTrainerStatus'
 
 /**
@@ -28,12 +30,25 @@ export interface LiveRun {
   trainer: TrainerStatusHandle
 }
 
+/** The messages that stream at the play pace (up to 60 a second): they wait for a frame. */
+const STREAMED = new Set(['state', 'compare_state'])
+
+function isStreamed(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && STREAMED.has((data as { type?: unknown }).type as string)
+}
+
 export function useLiveRun(): LiveRun {
   const store = useRunStore()
   const compare = useCompareStore()
   const feedback = useFeedbackStore()
+  // States are applied once per animation frame, all of them and in order (the return and the
+  // trail need every step), so that the page renders at most once a frame; any other message
+  // is applied at once, after the states that came before it.
+  const batch = createFrameBatch((data, receivedAt) => store.ingest(data, receivedAt))
+  if (getCurrentScope())
+    onScopeDispose(batch.cancel)
   const socket = useLiveSocket(() => liveSocketUrl(), {
-    onMessage: data => store.ingest(data),
+    onMessage: data => (isStreamed(data) ? batch.defer(data) : batch.now(data)),
   })
   const now = useNow(500)
 
@@ -55,6 +70,9 @@ export function useLiveRun(): LiveRun {
     if (ok === true && was === false && socket.status.value !== 'open')
       socket.open()
   })
+
+  // Why no GPU is watched is said only over HTTP: ask on every (re)connect.
+  useSystemSnapshot(socket.status)
 
   // A comparison lives on the server side of this connection: a drop ends it.
   watch(socket.status, (status) => {

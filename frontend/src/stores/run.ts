@@ -15,17 +15,21 @@ import type {
 } from '../protocol'
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
+import { panelIntervalMs, usePaced } from '../composables/pacing'
 import { validateServerMessage } from '../protocol'
+import { useAlertsStore } from './alerts'
 import { useCompareStore } from './compare'
 import { useFeedbackStore } from './feedback'
 import { useMetricsStore } from './metrics'
+import { useSystemStore } from './system'
 
 /**
  * Run state as the page knows it: what the server said, when it said it, and what the page
  * derived from it (return so far, survival history). Everything here comes from messages;
  * nothing is guessed. The socket is not here: `useLiveRun` feeds `ingest()`, which validates
  * each frame and hands it on: training curves to the metrics store, side-by-side play to the
- * compare store, answers to this page's requests to the feedback store.
+ * compare store, answers to this page's requests to the feedback store, alert rules and their
+ * states to the alerts store, the machine's samples to the system store.
  */
 
 /** Finished live episodes kept before hello says how many (hello.world.history_length). */
@@ -55,10 +59,21 @@ export interface TrainingSnapshot extends TrainingStatusMessage {
   receivedAt: number
 }
 
+/** What the panels beside the town show of live play (see `panel` below). */
+export interface PanelView {
+  state: StateMessage | null
+  liveEpisode: number | null
+  episodeReturn: number
+  returnPartial: boolean
+  measuredRate: number | null
+}
+
 export const useRunStore = defineStore('run', () => {
   const metrics = useMetricsStore()
   const compare = useCompareStore()
   const feedback = useFeedbackStore()
+  const alertsStore = useAlertsStore()
+  const system = useSystemStore()
 
   const hello = shallowRef<HelloMessage | null>(null)
   const affordances = shallowRef<Affordance[]>([])
@@ -85,6 +100,19 @@ export const useRunStore = defineStore('run', () => {
   const speed = ref<number | null>(null)
   const measuredRate = ref<number | null>(null)
   let stateTimes: number[] = []
+
+  /**
+   * Live play as the panels show it (meters, Q-values, decision, episode counters, the measured
+   * pace): the newest of the fields above, at most `PANEL_HZ` times a second when the pace is
+   * above `FULL_RATE_PACE` steps/s, else on every state. The town follows `state` itself.
+   */
+  const panel = usePaced<PanelView>(() => ({
+    state: state.value,
+    liveEpisode: liveEpisode.value,
+    episodeReturn: episodeReturn.value,
+    returnPartial: returnPartial.value,
+    measuredRate: measuredRate.value,
+  }), () => panelIntervalMs(speed.value))
 
   const rejected = ref(0)
   const lastRejection = ref<string | null>(null)
@@ -127,6 +155,8 @@ export const useRunStore = defineStore('run', () => {
     clearEpisode()
     metrics.reset()
     compare.reset()
+    // The machine's samples stay: the new run's system_history replaces them anyway.
+    alertsStore.reset()
   }
 
   function applyHello(msg: HelloMessage): void {
@@ -269,6 +299,15 @@ export const useRunStore = defineStore('run', () => {
       case 'error':
         feedback.error(msg)
         break
+      case 'alerts':
+        alertsStore.applyMessage(msg)
+        break
+      case 'system':
+        system.applySample(msg)
+        break
+      case 'system_history':
+        system.applyHistory(msg)
+        break
     }
   }
 
@@ -313,6 +352,7 @@ export const useRunStore = defineStore('run', () => {
     lastEnd,
     history,
     trail,
+    panel,
     playStatus,
     checkpoints,
     speed,

@@ -19,9 +19,11 @@ async function mountApp(): Promise<{ w: VueWrapper, ws: FakeWebSocket }> {
   return { w: wrapper, ws }
 }
 
+/** The server sends; states wait for the next animation frame, so let one pass. */
 async function serve(ws: FakeWebSocket, ...messages: unknown[]): Promise<void> {
   for (const m of messages)
     ws.serverSend(m)
+  vi.advanceTimersToNextFrame()
   await nextTick()
 }
 
@@ -33,7 +35,8 @@ beforeEach(() => {
   vi.stubGlobal('WebSocket', FakeWebSocket)
   FakeWebSocket.reset()
   trainerAnswer = 404
-  vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(trainerAnswer === 404
+  // Only the dev server's trainer endpoint answers; the live server's /api (system, alerts) is not there.
+  vi.stubGlobal('fetch', vi.fn((input: string) => Promise.resolve(trainerAnswer === 404 || input !== '/__townlet/trainer'
     ? new Response('Not Found', { status: 404 })
     : new Response(JSON.stringify(trainerAnswer), { status: 200 }))))
 })

@@ -21,9 +21,11 @@ async function mountApp(): Promise<{ w: VueWrapper, ws: FakeWebSocket }> {
   return { w: wrapper, ws }
 }
 
+/** The server sends; states wait for the next animation frame, so let one pass. */
 async function serve(ws: FakeWebSocket, ...messages: unknown[]): Promise<void> {
   for (const m of messages)
     ws.serverSend(m)
+  vi.advanceTimersToNextFrame()
   await nextTick()
 }
 

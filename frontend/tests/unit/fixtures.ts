@@ -1,4 +1,7 @@
 import type {
+  AlertRule,
+  AlertsMessage,
+  AlertState,
   CheckpointEntry,
   CheckpointsMessage,
   CompareStartedMessage,
@@ -11,6 +14,8 @@ import type {
   ModelLoadedMessage,
   PlayStatusMessage,
   StateMessage,
+  SystemSample,
+  GpuSample,
   TrainingStatusMessage,
   WorldFacts,
 } from '../../src/protocol'
@@ -207,4 +212,56 @@ export function compareState(step: number, left: Partial<StateMessage> = {}, rig
     left: state({ step, ...left }),
     right: state({ step, ...right }),
   }
+}
+
+// --- monitoring ---
+
+export function alertRule(over: Partial<AlertRule> = {}): AlertRule {
+  return { name: 'slow_training', kind: 'throughput_drop', threshold: 0.5, for_seconds: 60, severity: 'warning', enabled: true, ...over }
+}
+
+export function alertState(over: Partial<AlertState> = {}): AlertState {
+  return {
+    name: 'slow_training',
+    kind: 'throughput_drop',
+    severity: 'warning',
+    state: 'inactive',
+    since: null,
+    value: 1800,
+    message: '',
+    ...over,
+  }
+}
+
+export function alertsMessage(rules: AlertRule[] = [alertRule()], alerts: AlertState[] = [alertState()]): AlertsMessage {
+  return { type: 'alerts', rules, alerts }
+}
+
+export function gpuSample(over: Partial<GpuSample> = {}): GpuSample {
+  return {
+    index: 0,
+    name: 'NVIDIA H100 80GB HBM3',
+    utilization_percent: 87,
+    memory_used_bytes: 20e9,
+    memory_total_bytes: 80e9,
+    temperature_c: 61,
+    power_watts: 350.5,
+    ...over,
+  }
+}
+
+export function systemSample(over: Partial<SystemSample> = {}): SystemSample {
+  return {
+    t: 1_760_000_000,
+    cpu_percent: 143.5,
+    memory_bytes: 12.4e9,
+    memory_total_bytes: 64e9,
+    gpus: [gpuSample()],
+    ...over,
+  }
+}
+
+/** `n` samples 2 s apart ending at `end`. */
+export function systemSamples(n: number, over: Partial<SystemSample> = {}, end = 1_760_000_000): SystemSample[] {
+  return Array.from({ length: n }, (_, i) => systemSample({ t: end - (n - 1 - i) * 2, cpu_percent: 100 + i, ...over }))
 }

@@ -77,13 +77,33 @@ def save_checkpoint(payload: dict[str, Any], directory: Path, name: str) -> Path
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
         os.replace(tmp_name, final_path)
-    except BaseException:
+    except BaseException as error:
         # A full disk fails the write or the fsync: the half-written temporary goes, the
         # checkpoints already in the folder were never touched.
         Path(tmp_name).unlink(missing_ok=True)
+        behind = _os_error_behind(error)
+        if behind is not None and behind is not error:
+            # torch's archive writer turns a write that ran out of space into a RuntimeError
+            # ("unexpected pos ...") when it closes the archive; the disk's own error is the
+            # one the caller can act on (warn and retry) rather than a crash of training.
+            raise behind from error
         raise
     _fsync_directory(directory)
     return final_path
+
+
+def _os_error_behind(error: BaseException) -> OSError | None:
+    """The OSError that ``error`` is, or was raised while handling, if any."""
+    if not isinstance(error, Exception):
+        return None  # KeyboardInterrupt and friends go through as they are
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -5,6 +5,8 @@ from townlet.config.loader import config_from_dict, config_to_dict, load_config
 from townlet.config.models import (
     METER_NAMES,
     AffordanceConfig,
+    AlertRule,
+    AlertsConfig,
     CascadeConfig,
     CheckpointConfig,
     CurriculumConfig,
@@ -25,6 +27,8 @@ from townlet.config.models import (
 __all__ = [
     "METER_NAMES",
     "AffordanceConfig",
+    "AlertRule",
+    "AlertsConfig",
     "CascadeConfig",
     "CheckpointConfig",
     "ConfigError",

@@ -467,6 +467,104 @@ class EvaluationConfig(_Model):
     step_cap: PosInt64 | None = None  # None: the world's step_cap
 
 
+# --------------------------------------------------------------------------- alerts
+
+AlertKind = Literal[
+    "nan_loss", "throughput_drop", "checkpoint_stale", "greedy_drop", "gpu_memory", "disk_free"
+]
+AlertSeverity = Literal["info", "warning", "critical"]
+# What ``threshold`` means for each kind, and the range it must lie in (low, high, inclusive):
+# the error a user gets for a bad one says which.
+ALERT_THRESHOLDS: dict[str, tuple[str, float, float]] = {
+    "nan_loss": ("unused (the rule fires on a NaN or infinite TD loss)", 0.0, FLOAT32_MAX),
+    "throughput_drop": ("a fraction of the 5-minute median env steps/s, e.g. 0.5", 1e-9, 1.0),
+    "checkpoint_stale": ("seconds without a new checkpoint, e.g. 600", 1e-9, FLOAT32_MAX),
+    "greedy_drop": ("a fraction fallen from the run's best greedy survival, e.g. 0.3", 1e-9, 1.0),
+    "gpu_memory": ("a fraction of a GPU's memory in use, e.g. 0.95", 1e-9, 1.0),
+    "disk_free": ("free bytes on the run folder's disk, e.g. 1073741824", 0.0, FLOAT32_MAX),
+}
+ALERT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class AlertRule(_Model):
+    """One alert rule; also the body of ``POST /api/alerts/rules`` (the same strict model)."""
+
+    # Names travel in URLs (PUT /api/alerts/rules/{name}) and Prometheus labels.
+    name: Annotated[str, Field(pattern=ALERT_NAME_PATTERN)]
+    kind: AlertKind
+    threshold: NonNegFloat = 0.0
+    for_seconds: NonNegFloat = 0.0  # how long the condition must hold before it fires
+    severity: AlertSeverity = "warning"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertRule:
+        meaning, low, high = ALERT_THRESHOLDS[self.kind]
+        if not low <= self.threshold <= high:
+            if low > 0:
+                span = "above 0 and at most 1" if high == 1.0 else "above 0"
+            else:
+                span = "of at least 0"
+            _raise_issues(
+                [
+                    (
+                        "threshold",
+                        f"threshold {self.threshold:g} does not fit kind {self.kind}",
+                        f"give {meaning}: a number {span}",
+                    )
+                ]
+            )
+        return self
+
+
+def _default_alert_rules() -> list[AlertRule]:
+    """On by default: each says something an operator would want to hear about."""
+    return [
+        AlertRule(name="nan_loss", kind="nan_loss", severity="critical"),
+        AlertRule(name="throughput_drop", kind="throughput_drop", threshold=0.5, for_seconds=60.0),
+        AlertRule(name="checkpoint_stale", kind="checkpoint_stale", threshold=600.0),
+        AlertRule(name="greedy_drop", kind="greedy_drop", threshold=0.3),
+        AlertRule(name="gpu_memory", kind="gpu_memory", threshold=0.95, for_seconds=60.0),
+        AlertRule(
+            name="disk_free", kind="disk_free", threshold=float(1 << 30), severity="critical"
+        ),
+    ]
+
+
+class AlertsConfig(_Model):
+    """Alert rules, evaluated by the live server's process (never by the training loop).
+
+    Rules edited over HTTP or from the page are kept in the run folder (``alerts.json``) and
+    win over these on a resume; ``webhook_url`` and the pace always come from here.
+    """
+
+    rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
+    webhook_url: str | None = None  # each change to firing or resolved is POSTed here as JSON
+    evaluate_every_seconds: Annotated[float, Field(ge=0.05, le=3600.0)] = 5.0
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertsConfig:
+        issues: list[Issue] = []
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:
+                issues.append(
+                    (f"rules[{index}].name", f"two rules are named {rule.name!r}", "rename one")
+                )
+            seen.add(rule.name)
+        url = self.webhook_url
+        if url is not None and not (url.startswith(("http://", "https://")) and len(url) > 8):
+            issues.append(
+                (
+                    "webhook_url",
+                    f"{url!r} is not an http(s) URL",
+                    "write e.g. http://127.0.0.1:9000/hook, or null for no webhook",
+                )
+            )
+        _raise_issues(issues)
+        return self
+
+
 class TownletConfig(_Model):
     """A whole run: the world, the reward, training and the runtime services."""
 
@@ -480,3 +578,4 @@ class TownletConfig(_Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     unified_server: UnifiedServerConfig = Field(default_factory=UnifiedServerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)

@@ -60,6 +60,7 @@ class TrainingProgress:
     curriculum_stage: int | None
     running: bool
     paused: bool = False
+    update_step: int = 0  # gradient updates so far (the Prometheus counter townlet_updates)
 
 
 @dataclass(frozen=True)
@@ -475,6 +476,7 @@ class DQNTrainer:
             curriculum_stage=self.curriculum.stage if self.curriculum else None,
             running=running,
             paused=paused,
+            update_step=self.update_step,
         )
 
     def _set_progress(

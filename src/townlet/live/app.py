@@ -9,23 +9,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from townlet.checkpoints import CheckpointCatalog
-from townlet.config import TownletConfig
+from townlet.config import AlertRule, TownletConfig
+from townlet.config.errors import issues_from_validation
 from townlet.learner.trainer import TrainingProgress
 from townlet.live.client_messages import ClientMessageError, parse_client_frame
 from townlet.live.guard import RequestGuard
 from townlet.live.protocol import PROTOCOL_VERSION
 from townlet.live.session import HISTORY_LENGTH, ControlRefused, LiveSession, TrainingControl
+from townlet.monitoring.alerts import RuleError
+from townlet.monitoring.metrics import CONTENT_TYPE, exposition
+from townlet.monitoring.monitor import AlertNotice, Monitor
 from townlet.registry import Registry, RegistryError
 
 __all__ = ["HISTORY_LENGTH", "LiveSession", "create_app"]
+
+log = logging.getLogger("townlet.inference")
 
 # HTTP route -> the client message type it stands for (the body holds the other fields).
 CONTROL_ROUTES: dict[str, str] = {
@@ -55,11 +63,15 @@ def create_app(
     run_id: str | None = None,
     run_name: str | None = None,
     token: str | None = None,
+    monitoring: bool = True,
+    training_pid: int | None = None,
+    on_alert: Callable[[AlertNotice], None] | None = None,
 ) -> FastAPI:
     """The live server's app. ``page_origins``: where the page itself is served (Vite);
     WebSockets (and control POSTs) from those and from ``config.live.allowed_origins`` are
     accepted. ``run_dir``: the run folder whose records the charts show. ``token``: required
-    of every request when set (guard.py)."""
+    of every request when set (guard.py). ``monitoring``, ``training_pid``, ``on_alert``: see
+    LiveSession."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,15 +85,22 @@ def create_app(
             tensorboard_url=tensorboard_url,
             run_id=run_id,
             run_name=run_name,
+            monitoring=monitoring,
+            training_pid=training_pid,
+            on_alert=on_alert,
         )
         app.state.session = session  # also how LiveServerThread reads fatal_error
-        player_task = asyncio.create_task(session.play_until_fatal())
+        tasks = [asyncio.create_task(session.play_until_fatal(), name="live-play")]
+        if session.monitor is not None:
+            tasks.append(asyncio.create_task(_monitor_forever(session.monitor), name="monitor"))
         try:
             yield
         finally:
-            player_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await player_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await session.close()
 
     docs = config.live.api_docs
@@ -176,6 +195,72 @@ def create_app(
             path, control_route(kind), methods=["POST"], name=kind, include_in_schema=docs
         )
 
+    # ------------------------------------------------------------ monitoring
+    def monitor_of(app: FastAPI) -> Monitor | None:
+        return session_of(app).monitor
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """The Prometheus text format (deploy/prometheus.yml scrapes it)."""
+        monitor = monitor_of(app)
+        if monitor is None:
+            return _monitoring_off()
+        return Response(exposition(monitor.registry), media_type=CONTENT_TYPE)
+
+    @app.get("/api/alerts")
+    async def alerts() -> JSONResponse:
+        monitor = monitor_of(app)
+        if monitor is None:
+            return _monitoring_off()
+        return _alerts_answer(monitor)
+
+    async def edit_rules(
+        edit: Callable[[Monitor], Awaitable[None]], status: int = 200
+    ) -> JSONResponse:
+        """Carry out one rule edit; the rules and alerts after it, or why it was refused."""
+        monitor = monitor_of(app)
+        if monitor is None:
+            return _monitoring_off()
+        try:
+            await edit(monitor)
+        except RuleError as error:
+            return JSONResponse({"ok": False, "error": str(error)}, status_code=error.status)
+        return _alerts_answer(monitor, status)
+
+    @app.post("/api/alerts/rules")
+    async def create_rule(request: Request) -> JSONResponse:
+        """Body: a rule. 201 with the rules and alerts; 409 if the name is taken."""
+        rule = _parse_rule(await request.body())
+        if isinstance(rule, JSONResponse):
+            return rule
+        return await edit_rules(lambda monitor: monitor.add_rule(rule), 201)
+
+    @app.put("/api/alerts/rules/{name}")
+    async def replace_rule(request: Request, name: str) -> JSONResponse:
+        """Body: the rule that replaces ``name`` (it may rename it). 404 if none."""
+        rule = _parse_rule(await request.body())
+        if isinstance(rule, JSONResponse):
+            return rule
+        return await edit_rules(lambda monitor: monitor.replace_rule(name, rule))
+
+    @app.delete("/api/alerts/rules/{name}")
+    async def delete_rule(name: str) -> JSONResponse:
+        return await edit_rules(lambda monitor: monitor.remove_rule(name))
+
+    @app.get("/api/system")
+    async def system() -> JSONResponse:
+        """The system samples kept so far (history.sqlite) and, without a GPU, why."""
+        monitor = monitor_of(app)
+        if monitor is None:
+            return _monitoring_off()
+        history = monitor.system_history()
+        return JSONResponse(
+            {
+                "samples": [sample.model_dump(mode="json") for sample in history.samples],
+                "gpu_note": monitor.gpus.note,
+            }
+        )
+
     @app.websocket("/ws")
     async def live_socket(websocket: WebSocket) -> None:
         session = session_of(app)
@@ -211,6 +296,55 @@ def _registry_answer(runs_dir: Path | None, run: str | None) -> JSONResponse:
         return JSONResponse({"error": str(error)}, status_code=503)
     finally:
         registry.close()
+
+
+MONITOR_RESTART_SECONDS = 10.0
+
+
+async def _monitor_forever(monitor: Monitor) -> None:
+    """Monitoring is a convenience: if it crashes, say why, restart it a little later, and
+    never let it take live play down."""
+    while True:
+        try:
+            await monitor.run()
+        except Exception:
+            log.exception(
+                "monitoring failed; restarting it in %.0f s (live play goes on)",
+                MONITOR_RESTART_SECONDS,
+            )
+        await asyncio.sleep(MONITOR_RESTART_SECONDS)
+
+
+def _monitoring_off() -> JSONResponse:
+    return JSONResponse({"ok": False, "error": "monitoring is off on this server"}, 404)
+
+
+def _alerts_answer(monitor: Monitor, status: int = 200) -> JSONResponse:
+    return JSONResponse(monitor.alerts().model_dump(mode="json", exclude={"type"}), status)
+
+
+_RULE_FIELDS = "name, kind, threshold, for_seconds, severity, enabled"
+
+
+def _parse_rule(raw: bytes) -> AlertRule | JSONResponse:
+    """The body as a strict rule, or a 422 naming each bad field and its fix."""
+    try:
+        return AlertRule.model_validate_json(raw or b"null")
+    except ValidationError as error:
+        issues = issues_from_validation(error, AlertRule)
+    problems = []
+    for field, problem, fix in issues:
+        if not field:
+            problem, fix = "the body is not a rule", f"send a JSON object with {_RULE_FIELDS}"
+        elif field == "name" and "pattern" in problem:
+            problem = "the name is not usable in a URL or a Prometheus label"
+            fix = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        problems.append({"field": field or None, "problem": problem, "fix": fix})
+    summary = "; ".join(
+        f"{p['field']}: {p['problem']}: {p['fix']}" if p["field"] else f"{p['problem']}: {p['fix']}"
+        for p in problems
+    )
+    return JSONResponse({"ok": False, "error": summary, "errors": problems}, status_code=422)
 
 
 def _refused(status: int, kind: str, reason: str) -> JSONResponse:

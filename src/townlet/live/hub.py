@@ -169,6 +169,11 @@ class Hub:
         self._viewers: dict[WebSocket, _Viewer] = {}
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        # Counters for GET /metrics: messages handed to viewers, messages a dropped viewer
+        # never got (the one that found it behind, and what was still queued), viewers dropped.
+        self.messages_sent = 0
+        self.messages_dropped = 0
+        self.viewers_dropped = 0
 
     def __len__(self) -> int:
         return len(self._viewers)
@@ -177,7 +182,7 @@ class Hub:
         now = self._clock()
         viewer = _new_viewer(websocket)
         for text in greeting:
-            viewer.offer(_Message(text), now)
+            self.messages_sent += viewer.offer(_Message(text), now)
         self._viewers[websocket] = viewer
 
     def send_to(self, websocket: WebSocket, text: str) -> None:
@@ -185,7 +190,9 @@ class Hub:
         viewer = self._viewers.get(websocket)
         if viewer is not None:
             now = self._clock()
-            if not viewer.offer(_Message(text), now):
+            if viewer.offer(_Message(text), now):
+                self.messages_sent += 1
+            else:
                 self._drop(viewer, now)
 
     async def broadcast(self, text: str) -> None:
@@ -197,6 +204,7 @@ class Hub:
         now = self._clock()
         message = _Message(text)
         behind = [viewer for viewer in self._viewers.values() if not viewer.offer(message, now)]
+        self.messages_sent += len(self._viewers) - len(behind)
         for viewer in behind:
             self._drop(viewer, now)
 
@@ -219,6 +227,8 @@ class Hub:
     def _drop(self, viewer: _Viewer, now: float) -> None:
         if self._viewers.pop(viewer.websocket, None) is None:
             return
+        self.viewers_dropped += 1
+        self.messages_dropped += 1 + (len(viewer.queue) if isinstance(viewer, _QueuedViewer) else 0)
         if viewer.failed:  # the send failed: gone, or no pong in time (server_thread)
             log.info("dropping a viewer whose connection failed or stopped answering pings")
         else:

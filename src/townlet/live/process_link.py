@@ -3,8 +3,9 @@
 One duplex connection (a socketpair) carries small pickled tuples ``(kind, payload)`` both
 ways. The training side sends where training stands a few times a second, the TensorBoard
 address and the order to stop; the server side sends its log records, the checkpoints its
-players hold (so pruning spares them), training controls from viewers, and how it is doing
-(started, failing for good). Either side seeing end-of-file knows the other is gone: that is
+players hold (so pruning spares them), training controls from viewers, alerts that fire or
+resolve (recorded in events.jsonl and the registry), and how it is doing (started, failing for
+good). Either side seeing end-of-file knows the other is gone: that is
 how the server process never outlives a training process killed with kill -9.
 """
 
@@ -32,6 +33,7 @@ PINS = "pins"  # set[Path]: checkpoints the server's players hold
 PAUSE_TRAINING = "pause_training"  # None
 RESUME_TRAINING = "resume_training"  # None
 FATAL = "fatal"  # str: live play gave up; the run should stop
+ALERT = "alert"  # dict: an alert fired or resolved, and the alerts firing now (monitor.py)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class LiveServerSetup:
     progress: TrainingProgress | None
     training_controllable: bool
     token: str | None = None
+    monitoring: bool = True  # off only to measure what monitoring costs (benchmarks)
 
 
 class Link:

@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND
+from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND, AlertRule
+from townlet.monitoring.alerts import AlertState
+from townlet.monitoring.system import SystemSample
 from townlet.run_records import EvaluationPoint, MetricPoint
 
 
@@ -244,6 +246,29 @@ class CompareStopped(_Message):
     reason: str
 
 
+class Alerts(_Message):
+    """Sent on connect and whenever a rule or an alert's state changes: the whole picture
+    (also the body of GET /api/alerts, without ``type``)."""
+
+    type: Literal["alerts"] = "alerts"
+    rules: list[AlertRule]
+    alerts: list[AlertState]
+
+
+class System(_Message):
+    """The machine every 2 s: CPU and memory of training and the live server, each GPU."""
+
+    type: Literal["system"] = "system"
+    sample: SystemSample
+
+
+class SystemHistory(_Message):
+    """Sent on connect: the samples kept so far (the run's history.sqlite), oldest first."""
+
+    type: Literal["system_history"] = "system_history"
+    samples: list[SystemSample]
+
+
 class ErrorReply(_Message):
     """Sent to one client whose message was refused, saying what was wrong with it."""
 
@@ -271,6 +296,9 @@ Message = (
     | CompareStarted
     | CompareState
     | CompareStopped
+    | Alerts
+    | System
+    | SystemHistory
 )
 
 

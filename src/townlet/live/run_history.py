@@ -9,6 +9,7 @@ history that its checkpoint continues.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from townlet.live.protocol import Evaluation, Metrics, MetricsHistory
 from townlet.run_records import (
@@ -23,8 +24,10 @@ from townlet.run_records import (
 # few enough that a days-long run's history is one quick message (~150 bytes a point).
 HISTORY_POINTS = 4000
 
+Point = TypeVar("Point")
 
-def downsample(points: list[MetricPoint], limit: int) -> list[MetricPoint]:
+
+def downsample(points: list[Point], limit: int) -> list[Point]:
     """At most ``limit`` points, evenly spread over the run, always keeping the newest.
 
     Real samples are kept (not averages), so a value on the chart is one the trainer reported.

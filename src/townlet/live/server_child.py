@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -86,6 +87,10 @@ def serve(listener: socket.socket, link: Link) -> int:
         run_id=setup.run_id,
         run_name=setup.run_name,
         token=setup.token,
+        monitoring=setup.monitoring,
+        # Our parent is the training process: /metrics and the system panel measure it too.
+        training_pid=os.getppid(),
+        on_alert=lambda notice: link.send(link_messages.ALERT, notice),
     )
     server = LiveServerThread(app, listener)
     server.start(timeout=60.0)

@@ -55,6 +55,7 @@ from townlet.live.protocol import (
 )
 from townlet.live.restarts import RestartPolicy
 from townlet.live.run_history import RunHistory
+from townlet.monitoring.monitor import AlertNotice, Monitor, process_roles
 
 log = logging.getLogger("townlet.inference")
 
@@ -87,7 +88,14 @@ class LiveSession:
         tensorboard_url: str | None = None,
         run_id: str | None = None,
         run_name: str | None = None,
+        monitoring: bool = True,
+        training_pid: int | None = None,
+        on_alert: Callable[[AlertNotice], None] | None = None,
     ) -> None:
+        """``monitoring``: system samples, their history, alert rules and /metrics (off only
+        to measure what they cost). ``training_pid``: the training process, when it is another
+        one (its CPU and memory are measured too). ``on_alert``: told of each alert that fires
+        or resolves (the training process records them)."""
         self.config = config
         self.player = LivePlayer(config, checkpoint_dir, catalog=catalog)
         self.catalog = self.player.catalog
@@ -113,6 +121,23 @@ class LiveSession:
         self.play_error: str | None = None
         # Set when the loop crashed too often to restart: the run should stop.
         self.fatal_error: str | None = None
+        self.monitor = (
+            Monitor(
+                config.alerts,
+                hub=self.hub,
+                records=self.records,
+                catalog=self.catalog,
+                training_progress=training_progress,
+                live_survival=lambda: self.history[-1].steps if self.history else None,
+                run_dir=run_dir,
+                run_id=run_id,
+                run_name=run_name,
+                pids=process_roles(training_pid),
+                on_alert=on_alert,
+            )
+            if monitoring
+            else None
+        )
 
     # ------------------------------------------------------------ messages in
     async def answer(self, websocket: WebSocket, event: Mapping[str, object]) -> None:
@@ -300,6 +325,8 @@ class LiveSession:
             messages.append(self.last_training_status.to_json())
         if self.comparison is not None:
             messages.append(self.comparison.started().to_json())
+        if self.monitor is not None:
+            messages += self.monitor.greeting()
         return messages
 
     def play_status(self) -> PlayStatus:
@@ -422,3 +449,5 @@ class LiveSession:
             self.comparison.close()
             self.comparison = None
         await self.hub.close_all()
+        if self.monitor is not None:
+            await asyncio.to_thread(self.monitor.close)

@@ -5,7 +5,7 @@ training loop take turns for one interpreter lock: with 50 viewers training lost
 its speed, against 0-3% with the same server in another process (benchmarks/results/
 viewers.md). So the server runs in a child (live/server_child.py) that inherits the socket we bound
 and one end of a link (live/process_link.py). This side relays: training progress out a few times a
-second, the child's log records, checkpoint pins and training controls in.
+second, the child's log records, checkpoint pins, training controls and alerts in.
 
 The child leads a process group of its own so the terminal's Ctrl+C reaches only us; we stop it
 in order. It never outlives us: our end of the link closes when we die, however we die.
@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from townlet.checkpoints import CheckpointCatalog
 from townlet.learner.trainer import TrainingProgress
@@ -49,8 +50,11 @@ class LiveServerProcess:
         training_progress: Callable[[], TrainingProgress | None],
         training_control: TrainingControl | None,
         catalog: CheckpointCatalog,
+        on_alert: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        """``on_alert``: told (on the relay thread) of each alert that fires or resolves."""
         self.setup = setup
+        self.on_alert = on_alert
         self.socket = sock
         self.host, self.port = sock.getsockname()[:2]
         self.training_progress = training_progress
@@ -142,6 +146,8 @@ class LiveServerProcess:
             self.training_control.resume()
         elif kind == link_messages.FATAL and isinstance(payload, str):
             self.fatal_error = payload
+        elif kind == link_messages.ALERT and isinstance(payload, dict) and self.on_alert:
+            self.on_alert(payload)
 
     # ------------------------------------------------------------ stop
     def stop(self, timeout: float = 8.0) -> bool:

@@ -5,15 +5,22 @@ loop) heartbeats every 2 s with the counters, notices ``townlet stop``, and turn
 happened since into events (new checkpoints, evaluations, progress every 10 s). The registry
 is a convenience: if it cannot be used the run goes on without it (one warning), and an event
 log that cannot be written never stops training either.
+
+Alerts are evaluated by the live server's process; each one that fires or resolves reaches
+``alert()`` (on the link's relay thread): an ``alert`` event at once, and the alerts firing now
+in the registry with the next heartbeat (the registry's connection belongs to the main thread).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from townlet.learner.trainer import TrainingProgress
 from townlet.registry import (
@@ -52,6 +59,25 @@ class RunTracker:
         self.stop_requested = False
         # What writes into the run folder from the log (run.log, events): set by register().
         self.log_handlers: list[logging.Handler] = []
+        self._alerts_lock = threading.Lock()
+        self._firing: str | None = None  # JSON for the registry's alerts column
+
+    # ------------------------------------------------------------ alerts
+    def alert(self, notice: dict[str, Any]) -> None:
+        """An alert fired or resolved (``notice``: {"alert": {...}, "firing": [...]})."""
+        alert = notice.get("alert")
+        if isinstance(alert, dict):
+            self.events.emit(
+                "alert",
+                **{
+                    key: alert.get(key)
+                    for key in ("name", "kind", "severity", "state", "value", "message", "since")
+                },
+            )
+        firing = notice.get("firing")
+        if isinstance(firing, list):
+            with self._alerts_lock:
+                self._firing = json.dumps(firing) if firing else None
 
     # ------------------------------------------------------------ registry calls
     def _write(self, action: str, call: object, *args: object, **kwargs: object) -> None:
@@ -123,8 +149,13 @@ class RunTracker:
             steps_per_second=progress.steps_per_second,
             newest_checkpoint=checkpoint,
             best_greedy=self._best,
+            alerts=self._firing_now(),
         )
         return self.stop_requested
+
+    def _firing_now(self) -> str | None:
+        with self._alerts_lock:
+            return self._firing
 
     def _beat(self, **fields: object) -> None:
         assert self.registry is not None
@@ -175,6 +206,7 @@ class RunTracker:
             newest_checkpoint=newest.name if newest is not None else None,
             best_greedy=self._best,
             heartbeat_at=time.time(),
+            alerts=None,  # nothing evaluates them once the run has ended
         )
         self.events.emit(
             "run_finished",

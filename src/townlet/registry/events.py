@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "evaluation",
     "warning",
     "error",
+    "alert",
     "run_finished",
 )
 

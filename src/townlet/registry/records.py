@@ -33,7 +33,8 @@ def new_run_id() -> str:
 
 # Where a run is served from is not what the run is: moving the page to another port must not
 # make the same training a different run.
-NOT_PART_OF_A_RUN = frozenset({"unified_server"})
+# Alert rules watch a run; they do not change what it trains.
+NOT_PART_OF_A_RUN = frozenset({"unified_server", "alerts"})
 
 
 def config_digest(config_dict: dict[str, Any]) -> str:
@@ -68,6 +69,20 @@ class RunRecord:
     error: str | None = None
     stop_requested: int = 0
     sweep_id: str | None = None
+    # JSON list of the alerts firing now ({name, kind, severity, since, value, message}).
+    alerts: str | None = None
+
+    def firing_alerts(self) -> list[dict[str, Any]]:
+        """The alerts firing as last recorded; [] when none (or unreadable)."""
+        if not self.alerts:
+            return []
+        try:
+            alerts = json.loads(self.alerts)
+        except ValueError:
+            return []
+        if not isinstance(alerts, list):
+            return []
+        return [alert for alert in alerts if isinstance(alert, dict)]
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RunRecord:
@@ -77,6 +92,7 @@ class RunRecord:
         """For ``--json``: every field, with ``status`` the effective one."""
         data = dict(vars(self))  # the fields, in order (a dataclass without slots)
         data["status"] = effective_status(self, now)
+        data["alerts"] = self.firing_alerts()
         return data
 
 

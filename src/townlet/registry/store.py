@@ -84,6 +84,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_by_sweep ON runs (sweep_id);
     """,
+    # 2 -> 3: the alerts firing now, as JSON (the live server evaluates them; townlet status
+    # shows them)
+    """
+    ALTER TABLE runs ADD COLUMN alerts TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _SELECTED = ", ".join(RUN_COLUMNS)  # in RunRecord's field order, so a row is its arguments
