@@ -523,7 +523,9 @@ def _default_alert_rules() -> list[AlertRule]:
         AlertRule(name="nan_loss", kind="nan_loss", severity="critical"),
         AlertRule(name="throughput_drop", kind="throughput_drop", threshold=0.5, for_seconds=60.0),
         AlertRule(name="checkpoint_stale", kind="checkpoint_stale", threshold=600.0),
-        AlertRule(name="greedy_drop", kind="greedy_drop", threshold=0.3),
+        # Greedy evaluations of a learning agent swing from one checkpoint to the next (early
+        # on, below the do-nothing policy): only a fall that lasts five minutes is news.
+        AlertRule(name="greedy_drop", kind="greedy_drop", threshold=0.3, for_seconds=300.0),
         AlertRule(name="gpu_memory", kind="gpu_memory", threshold=0.95, for_seconds=60.0),
         AlertRule(
             name="disk_free", kind="disk_free", threshold=float(1 << 30), severity="critical"
