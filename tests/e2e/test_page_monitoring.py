@@ -54,7 +54,7 @@ def test_a_firing_alert_shows_in_the_banner_and_the_list_and_resolves(tmp_path: 
             page.goto(f"http://127.0.0.1:{page_port}/")
             page.get_by_test_id("alerts-panel").wait_for(timeout=30_000)
             # No GPU on this machine: the panel says so instead of showing empty cards.
-            assert page.get_by_test_id("gpu-absent").is_visible()
+            page.get_by_test_id("gpu-absent").wait_for(timeout=10_000)
             assert "no NVIDIA GPU" in page.get_by_test_id("gpu-note").inner_text()
             page.wait_for_function(
                 "Number(document.querySelector('[data-testid=system-panel]')?.dataset.samples) > 0",
