@@ -3,29 +3,32 @@ import { getCurrentScope, onScopeDispose, shallowRef, watch } from 'vue'
 
 /**
  * How often the page redraws while live play streams at up to 60 states a second. Without a GPU
- * every redraw is paid for by the CPU that trains, so:
+ * every redraw is paid for by the CPU that trains (Chromium with software compositing: style,
+ * layout, paint, raster and compositing of every changed frame), so:
  *
  * - the states that arrive within one animation frame are applied together, so the page
  *   renders at most once per frame (`createFrameBatch`);
- * - above `FULL_RATE_PACE` steps/s the panels beside the town (meters, Q-values, decision,
- *   episode counters) show the newest state at most `PANEL_HZ` times a second (`usePaced`),
- *   while the town still moves every frame. At slower paces they follow every state.
+ * - up to `FULL_RATE_PACE` steps/s the town and the panels show every state;
+ * - above it the town shows the newest state at most `TOWN_HZ` times a second and the panels
+ *   beside it (meters, Q-values, decision, episode counters, the measured pace) at most
+ *   `PANEL_HZ` times a second (`usePaced`): always values as received, never more than
+ *   1000 / PANEL_HZ ms behind. The trail still holds every cell the agent left.
  */
 
-/** Up to this pace (steps/s) the panels show every state. */
+/** Up to this pace (steps/s) the town and the panels show every state. */
 export const FULL_RATE_PACE = 20
-/** Above it, how many times a second the panels are updated (always with the newest state). */
-const __q = typeof location !== 'undefined' ? new URLSearchParams(location.search) : new URLSearchParams()
-export const PANEL_HZ = Number(__q.get('panelHz') ?? 12)
-export const TOWN_HZ = Number(__q.get('townHz') ?? 0)
+/** Above it: how many times a second the town shows the newest state, */
+export const TOWN_HZ = 20
+/** and the panels beside it. */
+export const PANEL_HZ = 10
 /** Messages kept waiting for a frame at most; beyond that they are applied at once. */
 export const MAX_BATCH = 240
 /** A frame that does not come within this long (a hidden tab has none) is not waited for. */
 export const FRAME_FALLBACK_MS = 100
 
-/** The panels' minimum interval between updates at a given pace (0: every state). */
-export function panelIntervalMs(stepsPerSecond: number | null): number {
-  return stepsPerSecond !== null && stepsPerSecond > FULL_RATE_PACE ? Math.round(1000 / PANEL_HZ) : 0
+/** Shortest interval between two updates of a view shown `hz` times a second above `FULL_RATE_PACE` (0: every state). */
+export function pacedIntervalMs(stepsPerSecond: number | null, hz: number): number {
+  return stepsPerSecond !== null && stepsPerSecond > FULL_RATE_PACE ? Math.round(1000 / hz) : 0
 }
 
 export interface FrameBatch {

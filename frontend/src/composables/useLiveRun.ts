@@ -37,6 +37,10 @@ function isStreamed(data: unknown): boolean {
   return typeof data === 'object' && data !== null && STREAMED.has((data as { type?: unknown }).type as string)
 }
 
+function sameView(a: ConnectionView, b: ConnectionView): boolean {
+  return a.tone === b.tone && a.label === b.label && a.detail === b.detail && a.stale === b.stale
+}
+
 export function useLiveRun(): LiveRun {
   const store = useRunStore()
   const compare = useCompareStore()
@@ -52,14 +56,19 @@ export function useLiveRun(): LiveRun {
   })
   const now = useNow(500)
 
-  const connection = computed(() => connectionView({
-    status: socket.status.value,
-    everOpened: socket.everOpened.value,
-    nextRetryAt: socket.nextRetryAt.value,
-    retries: socket.retries.value,
-    lastMessageAt: socket.lastMessageAt.value,
-    now: now.value,
-  }))
+  // Every message moves lastMessageAt; the view changes far less often. Keeping the same
+  // object while it says the same keeps the page from re-rendering on every message.
+  const connection = computed<ConnectionView>((prev) => {
+    const next = connectionView({
+      status: socket.status.value,
+      everOpened: socket.everOpened.value,
+      nextRetryAt: socket.nextRetryAt.value,
+      retries: socket.retries.value,
+      lastMessageAt: socket.lastMessageAt.value,
+      now: now.value,
+    })
+    return prev && sameView(prev, next) ? prev : next
+  })
 
   const trainer = useTrainerStatus({ helloVersion: () => store.hello?.protocol_version ?? null })
 

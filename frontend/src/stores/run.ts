@@ -15,7 +15,7 @@ import type {
 } from '../protocol'
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
-import { panelIntervalMs, usePaced } from '../composables/pacing'
+import { FULL_RATE_PACE, PANEL_HZ, pacedIntervalMs, TOWN_HZ, usePaced } from '../composables/pacing'
 import { validateServerMessage } from '../protocol'
 import { useAlertsStore } from './alerts'
 import { useCompareStore } from './compare'
@@ -57,6 +57,12 @@ export interface LoadedModel extends ModelLoadedMessage {
 
 export interface TrainingSnapshot extends TrainingStatusMessage {
   receivedAt: number
+}
+
+/** What the town shows of live play (see `town` below). */
+export interface TownView {
+  state: StateMessage | null
+  trail: { x: number, y: number }[]
 }
 
 /** What the panels beside the town show of live play (see `panel` below). */
@@ -101,10 +107,13 @@ export const useRunStore = defineStore('run', () => {
   const measuredRate = ref<number | null>(null)
   let stateTimes: number[] = []
 
+  // --- what is drawn of live play, and how often (composables/pacing.ts)
+  /** The town: the newest state and trail, at most `TOWN_HZ` times a second above `FULL_RATE_PACE` steps/s. */
+  const town = usePaced<TownView>(() => ({ state: state.value, trail: trail.value }), () => pacedIntervalMs(speed.value, TOWN_HZ))
   /**
-   * Live play as the panels show it (meters, Q-values, decision, episode counters, the measured
-   * pace): the newest of the fields above, at most `PANEL_HZ` times a second when the pace is
-   * above `FULL_RATE_PACE` steps/s, else on every state. The town follows `state` itself.
+   * The panels beside the town (meters, Q-values, decision, episode counters, the measured
+   * pace): the newest of the fields above, at most `PANEL_HZ` times a second above
+   * `FULL_RATE_PACE` steps/s, else on every state.
    */
   const panel = usePaced<PanelView>(() => ({
     state: state.value,
@@ -112,7 +121,9 @@ export const useRunStore = defineStore('run', () => {
     episodeReturn: episodeReturn.value,
     returnPartial: returnPartial.value,
     measuredRate: measuredRate.value,
-  }), () => panelIntervalMs(speed.value))
+  }), () => pacedIntervalMs(speed.value, PANEL_HZ))
+  /** Every state is shown: bars may glide from one to the next (above it they would never rest). */
+  const smooth = computed(() => speed.value === null || speed.value <= FULL_RATE_PACE)
 
   const rejected = ref(0)
   const lastRejection = ref<string | null>(null)
@@ -352,7 +363,9 @@ export const useRunStore = defineStore('run', () => {
     lastEnd,
     history,
     trail,
+    town,
     panel,
+    smooth,
     playStatus,
     checkpoints,
     speed,

@@ -64,4 +64,19 @@ describe('TownGrid', () => {
     const w = mount(TownGrid, { props: { width: 8, height: 8, affordances: AFFORDANCES, agent: { x: 1, y: 1 }, interactionProgress: 0.4 } })
     expect(w.get('[data-testid="interaction-progress"]').attributes('stroke-dasharray')).toBe('0.4 1')
   })
+
+  it('moves the trail dots on a step instead of replacing them (transforms only)', async () => {
+    const trail = [{ x: 1, y: 1 }, { x: 2, y: 1 }, { x: 3, y: 1 }]
+    const w = mount(TownGrid, { props: { width: 8, height: 8, affordances: AFFORDANCES, agent: { x: 4, y: 1 }, trail } })
+    const before = w.findAll('.trail').map(d => d.element)
+    expect(before).toHaveLength(3)
+    await w.setProps({ agent: { x: 5, y: 1 }, trail: [...trail.slice(1), { x: 4, y: 1 }] })
+    const after = w.findAll('.trail')
+    expect(after.map(d => d.element)).toEqual(before)
+    expect(after.map(d => d.attributes('style'))).toEqual([
+      expect.stringContaining('translate(200px, 100px)'),
+      expect.stringContaining('translate(300px, 100px)'),
+      expect.stringContaining('translate(400px, 100px)'),
+    ])
+  })
 })
