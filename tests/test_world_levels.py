@@ -142,7 +142,8 @@ def test_multi_tick_bed_pays_per_tick_then_bonus() -> None:
         assert world.meters[0, M["energy"]] == pytest.approx(energy, abs=1e-5)
         assert world.meters[0, M["money"]] == pytest.approx(0.45, abs=1e-6)  # paid once
         progress = tick % 5
-        assert world.snapshot(0)["interaction_progress"] == progress
+        # The page's "interacting 40%": a share of the bed's 5 ticks, as the agent sees it.
+        assert world.snapshot(0)["interaction_progress"] == pytest.approx(progress / 5)
         assert world.observations[0, -1] == pytest.approx(progress / 5)
     act(world, "INTERACT")  # a new interaction starts and pays again
     assert world.meters[0, M["money"]] == pytest.approx(0.40, abs=1e-6)

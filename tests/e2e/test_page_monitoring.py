@@ -55,7 +55,12 @@ def test_a_firing_alert_shows_in_the_banner_and_the_list_and_resolves(tmp_path: 
             page.get_by_test_id("alerts-panel").wait_for(timeout=30_000)
             # No GPU on this machine: the panel says so instead of showing empty cards.
             page.get_by_test_id("gpu-absent").wait_for(timeout=10_000)
-            assert "no NVIDIA GPU" in page.get_by_test_id("gpu-note").inner_text()
+            # The reason comes with GET /api/system, which may answer after the card shows.
+            page.wait_for_function(
+                "document.querySelector('[data-testid=gpu-note]')?.textContent"
+                ".includes('no NVIDIA GPU')",
+                timeout=10_000,
+            )
             page.wait_for_function(
                 "Number(document.querySelector('[data-testid=system-panel]')?.dataset.samples) > 0",
                 timeout=10_000,

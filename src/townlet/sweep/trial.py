@@ -165,16 +165,22 @@ def _train_and_evaluate(
             if stop.reason is not None:
                 continue
             progress = worker.progress()
+            if spec.inject_fault and progress.env_step > 0:
+                # Once training has reported (its records written), and never cut short by a
+                # tiny budget spent before the first report (see the budget check below).
+                raise RuntimeError(f"fault injected into trial {spec.index} (TOWNLET_SWEEP_FAULT)")
             if tracker.tick(progress, worker.newest_checkpoint):
                 stop.ask("townlet stop", worker, tracker)
-            elif spec.env_step_budget is not None and trainer.env_step >= spec.env_step_budget:
+            elif (
+                spec.env_step_budget is not None
+                and trainer.env_step >= spec.env_step_budget
+                and not spec.inject_fault
+            ):
                 stop.ask("env-step budget reached", worker, tracker)
             elif time.monotonic() - last_sweep_check >= SWEEP_CHECK_SECONDS:
                 last_sweep_check = time.monotonic()
                 if _sweep_stopping(spec, tracker.registry):  # type: ignore[arg-type]
                     stop.ask("the sweep was stopped", worker, tracker)
-            if spec.inject_fault and progress.env_step > 0:
-                raise RuntimeError(f"fault injected into trial {spec.index} (TOWNLET_SWEEP_FAULT)")
         except KeyboardInterrupt:  # Ray's cancel, or a Ctrl+C that reached this worker
             stop.ask("interrupted", worker, tracker)
         except BaseException:

@@ -476,7 +476,11 @@ class VectorWorld:
             "meters": dict(zip(MeterNames, (float(v) for v in meters), strict=True)),
             "step": step,
             "time_of_day": t.hour_of_tick[step % t.ticks_per_day] if self._temporal else None,
-            "interaction_progress": progress if self._temporal else None,
+            # The share of the interaction under way (ticks spent / ticks it takes), as the
+            # page shows it: "interacting 50%".
+            "interaction_progress": (
+                min(progress / int(t.ticks[standing]), 1.0) if self._temporal else None
+            ),
             "standing_on": t.affordance_names[standing] if standing < t.num_affordances else None,
             "action_mask": [bool(v) for v in mask],
         }
