@@ -20,15 +20,29 @@ import time
 from types import FrameType
 from typing import NoReturn
 
+_interrupted = False
+
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    global _interrupted
+    _interrupted = True
     raise KeyboardInterrupt
+
+
+def interrupted_while_starting() -> bool:
+    """A Ctrl+C or SIGTERM came before the orchestrator took the signals over, even if some
+    library's import swallowed the KeyboardInterrupt it raised (the run must still stop)."""
+    return _interrupted
 
 
 def launch(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         from townlet.cli import main
+
+        if _interrupted:  # raised inside an import that caught it: stop all the same
+            raise KeyboardInterrupt
 
         code = main(argv)
         # Shutdown is done; a late Ctrl+C must not turn into a traceback on the way out.

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from townlet.launch import interrupted_while_starting
 from townlet.orchestrator.addresses import reachable_addresses
 from townlet.orchestrator.evaluator import EvaluatorProcess
 from townlet.orchestrator.frontend import (
@@ -131,6 +132,9 @@ class Orchestrator:
     def run(self) -> int:
         started = time.monotonic()
         with self._captured_signals():
+            if interrupted_while_starting():
+                # Ctrl+C while building the parts, swallowed on the way: stop in order now.
+                self.stop_requested.set()
             try:
                 self._start_all(started)
                 self._watch()
