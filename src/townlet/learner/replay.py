@@ -32,7 +32,7 @@ class SequenceBatch:
     observations: torch.Tensor  # [B, L, D]
     actions: torch.Tensor  # [B, L]
     rewards: torch.Tensor  # [B, L]
-    next_observations: torch.Tensor  # [B, D] after the last step
+    next_observations: torch.Tensor  # [B, L, D] after each step (the episode's last, at its end)
     next_masks: torch.Tensor  # [B, L, A]
     dones: torch.Tensor  # [B, L] episode ended at this step (death or cap)
     terminated: torch.Tensor  # [B, L] episode ended by death
@@ -148,7 +148,7 @@ class TimeMajorReplay:
             observations=gather(self.observations),
             actions=gather(self.actions),
             rewards=gather(self.rewards),
-            next_observations=self.next_observations.flatten(0, 1).index_select(0, index[:, -1]),
+            next_observations=gather(self.next_observations),
             next_masks=gather(self.next_masks),
             dones=gather(self.dones),
             terminated=gather(self.terminated),

@@ -37,6 +37,7 @@ from townlet.config import TownletConfig, config_to_dict
 from townlet.learner.curriculum import Curriculum
 from townlet.learner.exploration import LinearEpsilon, greedy_actions
 from townlet.learner.networks import GruQNetwork, build_q_network, model_args
+from townlet.learner.recurrent_targets import recurrent_td_targets
 from townlet.learner.replay import TimeMajorReplay
 from townlet.learner.rnd import RandomNetworkDistillation
 from townlet.run_records import MetricPoint, RecordLog
@@ -279,30 +280,16 @@ class DQNTrainer:
         return F.huber_loss(q_taken, targets, delta=settings.huber_delta)
 
     def _recurrent_loss(self) -> torch.Tensor:
-        """Sequences start from a zero state; the first ``burn_in`` steps only warm it up.
-
-        A sequence may run past the end of an episode into the next one. Steps after the first
-        episode end carry no loss, and the step that ends an episode (death or the step cap)
-        does not bootstrap: the next slot already belongs to the next episode. n-step returns
-        are not used for the recurrent learner.
-        """
         settings = self.settings
         length = settings.burn_in + settings.sequence_length
         batch = self.replay.sample_sequences(settings.batch_size, length, self.generator)
-        inputs = torch.cat([batch.observations, batch.next_observations.unsqueeze(1)], dim=1)
-        initial = self.online.initial_state(settings.batch_size, self.device)
-
-        q_all, _ = self.online(inputs, initial)
-        q_taken = q_all[:, :length].gather(2, batch.actions.unsqueeze(2)).squeeze(2)
-        with torch.no_grad():
-            target_all, _ = self.target(inputs, initial)
-            next_actions = greedy_actions(q_all[:, 1:].detach(), batch.next_masks)
-            next_value = target_all[:, 1:].gather(2, next_actions.unsqueeze(2)).squeeze(2)
-            targets = batch.rewards + settings.gamma * (~batch.dones).float() * next_value
-            # Learn on a step only if no episode ended before it within this sequence.
-            ended_before = torch.cumsum(batch.dones.long(), dim=1) - batch.dones.long()
-            learn = (ended_before == 0).float()
-            learn[:, : settings.burn_in] = 0.0
+        q_taken, targets, learn = recurrent_td_targets(
+            batch,
+            self.online,  # type: ignore[arg-type]
+            self.target,  # type: ignore[arg-type]
+            settings.gamma,
+            settings.burn_in,
+        )
         losses = F.huber_loss(q_taken, targets, delta=settings.huber_delta, reduction="none")
         return (losses * learn).sum() / learn.sum().clamp_min(1.0)
 
