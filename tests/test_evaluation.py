@@ -325,3 +325,32 @@ def test_the_worker_ends_when_its_parent_is_killed(tmp_path: Path, checkpoints: 
             parent.stdout.close()
         if worker is not None and alive(worker):
             os.killpg(worker, signal.SIGKILL)
+
+
+def test_the_greedy_policy_starts_every_episode_from_a_zero_hidden_state() -> None:
+    """A recurrent policy played past an episode's end (as the live view and long evaluations
+    do) must not carry the last episode's memory into the next one."""
+    from townlet.learner.evaluation import greedy_policy
+    from townlet.learner.networks import GruQNetwork
+    from townlet.world import VectorWorld
+
+    config = tiny_config("level_3_temporal")
+    world_config = config.world.model_copy(update={"step_cap": 4})
+    world = VectorWorld(world_config, config.reward, num_envs=3, seed=5)
+    network = GruQNetwork(world.obs_dim, 6, [8])
+    states_seen: list[torch.Tensor] = []
+    original_step = network.step
+
+    def recording_step(observations: torch.Tensor, hidden: torch.Tensor):  # type: ignore[no-untyped-def]
+        states_seen.append(hidden.clone())
+        return original_step(observations, hidden)
+
+    network.step = recording_step  # type: ignore[method-assign]
+    act = greedy_policy(network)
+    world.reset(seed=5)
+    for _ in range(9):  # two full episodes of 4 ticks (the cap), then the start of a third
+        world.step(act(world))
+    starts = [0, 4, 8]  # calls made right after a reset
+    for call, state in enumerate(states_seen):
+        is_start = call in starts
+        assert bool((state == 0).all()) == is_start, f"call {call}: zeroed={not is_start}"

@@ -14,8 +14,10 @@ from townlet.world import VectorWorld
 def greedy_policy(network: MlpQNetwork | GruQNetwork) -> Callable[[VectorWorld], torch.Tensor]:
     """A policy for ``townlet.world.baselines.evaluate``: argmax Q over legal actions.
 
-    A recurrent network keeps one hidden state per world across calls; evaluation only
-    scores each world's first episode, so the state never has to be reset mid-run.
+    A recurrent network keeps one hidden state per world across calls and starts each
+    episode from a zero state, as in training: a world whose step counter reads 0 has just
+    begun an episode (the first call, or a reset after the previous one ended), and its
+    state is zeroed before the step.
     """
     hidden: dict[str, torch.Tensor] = {}
 
@@ -25,6 +27,8 @@ def greedy_policy(network: MlpQNetwork | GruQNetwork) -> Callable[[VectorWorld],
             state = hidden.get("h")
             if state is None:
                 state = network.initial_state(world.num_envs, world.device)
+            else:
+                state = state * (world.step_counter != 0).unsqueeze(1).to(state.dtype)
             q_values, hidden["h"] = network.step(world.observations, state)
         else:
             q_values = network(world.observations)
