@@ -21,10 +21,13 @@ from townlet.checkpoints import (
     save_checkpoint,
 )
 from townlet.checkpoints.milestones import milestones
+from townlet.checkpoints.store import checkpoint_order
 from townlet.config import TownletConfig
+from townlet.evaluation.best import BestCheckpointPin, best_of
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.player import LivePlayer
 from townlet.orchestrator.run_paths import check_fresh_checkpoint_dir, find_resume_checkpoint
+from townlet.run_records import EvaluationPoint
 
 CPU = torch.device("cpu")
 
@@ -198,3 +201,57 @@ def test_a_trainer_starting_on_a_folder_removes_temporaries_a_crash_left(
     DQNTrainer(tiny_config(), CPU, tmp_path)
     assert sorted(tmp_path.iterdir()) == [real]
     assert "removed 2 temporary file(s) left by an interrupted save" in caplog.text
+
+
+def _evaluated(path: Path, mean: float, share: float = 0.0) -> EvaluationPoint:
+    step = checkpoint_order(path)
+    assert step is not None
+    return EvaluationPoint(
+        checkpoint=path.name,
+        env_step=step[0],
+        episode=1,
+        worlds=8,
+        step_cap=500,
+        mean_survival=mean,
+        min_survival=0,
+        max_survival=500,
+        share_at_cap=share,
+        causes={},
+        wall_time=0.0,
+    )
+
+
+def test_the_best_evaluated_checkpoint_is_never_pruned_until_a_better_one_comes(
+    tmp_path: Path,
+) -> None:
+    trainer = DQNTrainer(keeping(2), CPU, tmp_path / "checkpoints")
+    pin = BestCheckpointPin(trainer.catalog)
+    save_at(trainer, 1, 1030)  # a folder's first checkpoint is kept for good (a milestone)
+    good = save_at(trainer, 1, 1040)
+    pin.offer(_evaluated(good, 480.0))
+    for index in range(4):  # worse ones: training went on and the policy got worse
+        worse = save_at(trainer, 2 + index, 1100 + 16 * index)
+        pin.offer(_evaluated(worse, 300.0))
+    assert good.exists(), "the best stays, whatever keep_last says"
+    assert pin.best is not None and pin.best.checkpoint == good.name
+
+    tie = save_at(trainer, 9, 2000)
+    pin.offer(_evaluated(tie, 480.0, share=0.5))  # same mean, more worlds at the cap
+    assert pin.best.checkpoint == tie.name
+    for index in range(3):
+        save_at(trainer, 10 + index, 2100 + 16 * index)
+    assert not good.exists(), "once a better one is pinned, the old best is pruned as usual"
+    assert tie.exists()
+
+
+def test_a_best_already_pruned_is_passed_over(tmp_path: Path) -> None:
+    trainer = DQNTrainer(keeping(1), CPU, tmp_path / "checkpoints")
+    pin = BestCheckpointPin(trainer.catalog)
+    save_at(trainer, 1, 1030)  # a folder's first checkpoint is kept for good (a milestone)
+    gone = save_at(trainer, 1, 1040)
+    kept = save_at(trainer, 2, 1100)
+    assert not gone.exists()
+    pin.offer(_evaluated(gone, 500.0))
+    pin.offer(_evaluated(kept, 200.0))
+    assert pin.best is not None and pin.best.checkpoint == kept.name
+    assert best_of([_evaluated(gone, 500.0), _evaluated(kept, 200.0)]).checkpoint == gone.name

@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from townlet.checkpoints import CheckpointError
 from townlet.config import ConfigError, TownletConfig, config_to_dict, load_config
+from townlet.evaluation.best import BestCheckpointPin
 from townlet.evaluation.log import copy_evaluations_up_to
 from townlet.learner.memory_budget import check_memory_budget
 from townlet.learner.trainer import DQNTrainer, TrainingProgress
@@ -465,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             if continued_dir is None:
                 continue_records(resume.path, paths.run_dir, trainer.env_step)
+        # The best evaluated checkpoint is kept whatever keep_last says (evaluation/best.py).
+        tracker.watch_evaluations(BestCheckpointPin(trainer.catalog).offer)
         # The live server runs in a process of its own (no turns for the interpreter lock
         # with training); the checkpoints its players hold are pinned in the trainer's catalog.
         server = LiveServerProcess(

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class RunTracker:
         self._last_checkpoint: str | None = None
         self._evaluations = RecordTail(evaluation_log(Path(record.run_dir)))
         self._best: float | None = record.best_greedy
+        self._evaluation_listeners: list[Callable[[EvaluationPoint], None]] = []
         self.stop_requested = False
         # What writes into the run folder from the log (run.log, events): set by register().
         self.log_handlers: list[logging.Handler] = []
@@ -175,6 +177,13 @@ class RunTracker:
         )
         if self._best is None or point.mean_survival > self._best:
             self._best = point.mean_survival
+        for listener in self._evaluation_listeners:
+            listener(point)
+
+    def watch_evaluations(self, listener: Callable[[EvaluationPoint], None]) -> None:
+        """Call ``listener`` with each evaluation as it lands (from the heartbeat, every 2 s),
+        earlier ones included: a resumed run's copied lines come first."""
+        self._evaluation_listeners.append(listener)
 
     # ------------------------------------------------------------ the end
     def forget(self) -> None:

@@ -411,7 +411,8 @@ class SweepDriver:
         log.info(
             "%d running, %d waiting, %d done%s",
             len(running),
-            waiting + sum(1 for t in trials if t.status == "starting"),
+            # Every trial's row is "starting" until it runs, submitted to Ray or not yet.
+            max(waiting, sum(1 for t in trials if t.status == "starting")),
             len(self.outcomes),
             (" | " + " | ".join(parts)) if parts else "",
         )
