@@ -22,10 +22,12 @@ from tests.support.live import (
     tiny_trainer,
     wait_for,
 )
+from townlet.checkpoints import checkpoint_order
 from townlet.cli import continue_records
+from townlet.evaluation import append_evaluation
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.server_thread import LiveServerThread
-from townlet.run_records import MetricPoint, metrics_log
+from townlet.run_records import EvaluationPoint, MetricPoint, metrics_log
 
 
 def send(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
@@ -260,3 +262,50 @@ def test_the_registry_is_readable_over_http(tmp_path: Path) -> None:
             assert receive(ws)["run_id"] == "abc234"
     finally:
         server.stop()
+
+
+def test_live_play_follows_the_best_evaluated_checkpoint_by_default(
+    tmp_path: Path, trainer: DQNTrainer
+) -> None:
+    """Best by held-out evaluation, not the newest: a later, worse checkpoint does not replace
+    it, and the viewer can switch to the newest and back."""
+    trainer.episode, trainer.env_step = 5, 1030
+    best = trainer.save()
+    trainer.episode, trainer.env_step = 9, 1100
+    newest = trainer.save()
+    evaluations = tmp_path / "run" / "evaluations.jsonl"
+    for path, mean in ((best, 24.0), (newest, 9.0)):
+        append_evaluation(evaluations, _evaluation(path.name, mean))
+    with live_server(trainer, run_dir=tmp_path / "run", controls=True) as server:
+        wait_for(lambda: get(server, "/health")[1]["playing"] == best.name, 10, "the best")
+        listing = get(server, "/api/checkpoints")[1]
+        assert (listing["follow"], listing["best"], listing["best_survival"]) == (
+            "best",
+            best.name,
+            24.0,
+        )
+        with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+            reply = send(ws, {"type": "pick_checkpoint", "name": None, "follow": "newest"})
+            assert reply["message"] == "following the newest checkpoint"
+            wait_for(lambda: get(server, "/health")[1]["playing"] == newest.name, 10, "newest")
+            reply = send(ws, {"type": "pick_checkpoint", "name": None, "follow": "best"})
+            assert reply["message"] == "following the best checkpoint"
+            wait_for(lambda: get(server, "/health")[1]["playing"] == best.name, 10, "best again")
+
+
+def _evaluation(name: str, mean: float) -> EvaluationPoint:
+    step = checkpoint_order(Path(name))
+    assert step is not None
+    return EvaluationPoint(
+        checkpoint=name,
+        env_step=step[0],
+        episode=step[1],
+        worlds=4,
+        step_cap=25,
+        mean_survival=mean,
+        min_survival=1,
+        max_survival=25,
+        share_at_cap=0.0,
+        causes={},
+        wall_time=0.0,
+    )

@@ -231,7 +231,8 @@ export interface CheckpointEntry {
   milestone: boolean
 }
 
-export type CheckpointFollow = 'newest' | 'pinned'
+/** best: the best by held-out greedy evaluation (the newest until one is evaluated); newest: each new one; pinned: a viewer's pick. */
+export type CheckpointFollow = 'best' | 'newest' | 'pinned'
 
 /** The run's kept checkpoints, oldest first, and what live play follows. */
 export interface CheckpointsMessage {
@@ -240,6 +241,9 @@ export interface CheckpointsMessage {
   follow: CheckpointFollow
   pinned: string | null
   playing: string | null
+  /** The best evaluated checkpoint still kept, and the greedy mean survival it won on. */
+  best: string | null
+  best_survival: number | null
 }
 
 /** Live play's own controls, as every viewer should show them. */
@@ -404,9 +408,10 @@ export type PickWhen = 'now' | 'next_episode'
 
 export interface PickCheckpointMessage {
   type: 'pick_checkpoint'
-  /** A checkpoint name from the run's list, or null to follow the newest. */
+  /** A checkpoint name from the run's list, or null to follow the best or the newest (`follow`). */
   name: string | null
   when: PickWhen
+  follow: 'best' | 'newest'
 }
 
 export interface StartCompareMessage {
@@ -431,8 +436,8 @@ export function setSpeedMessage(stepsPerSecond: number, range: SpeedRange): SetS
   return { type: 'set_speed', steps_per_second: clamped }
 }
 
-export function pickCheckpointMessage(name: string | null, when: PickWhen): PickCheckpointMessage {
-  return { type: 'pick_checkpoint', name, when }
+export function pickCheckpointMessage(name: string | null, when: PickWhen, follow: 'best' | 'newest' = 'newest'): PickCheckpointMessage {
+  return { type: 'pick_checkpoint', name, when, follow }
 }
 
 export function startCompareMessage(left: string | null, right: string | null): StartCompareMessage {
@@ -582,7 +587,7 @@ function record<T>(read: Reader<T>): Reader<Record<string, T>> {
 
 const CAUSES = ['energy', 'health', 'step_cap'] as const
 const OBSERVABILITY = ['full', 'partial'] as const
-const FOLLOW = ['newest', 'pinned'] as const
+const FOLLOW = ['best', 'newest', 'pinned'] as const
 
 function readAffordances(o: Obj, key: string, at = ''): Affordance[] {
   return objects(o, key, (a, p) => ({ name: str(a, 'name', p), x: count(a, 'x', p), y: count(a, 'y', p) }), at)
@@ -846,6 +851,8 @@ const PARSERS: { [K in ServerMessageType]: (o: Obj) => Extract<ServerMessage, { 
     follow: oneOf(FOLLOW)(o, 'follow'),
     pinned: nullable(str)(o, 'pinned'),
     playing: nullable(str)(o, 'playing'),
+    best: nullable(str)(o, 'best'),
+    best_survival: nullable(nonNegative)(o, 'best_survival'),
   }),
   play_status: o => ({ type: 'play_status', paused: bool(o, 'paused'), steps_per_second: positive(o, 'steps_per_second') }),
   ack: o => ({ type: 'ack', request: str(o, 'request'), message: str(o, 'message') }),

@@ -137,7 +137,9 @@ def test_pausing_training_from_the_page_stops_env_steps_within_a_second(run: Run
 def test_the_picker_plays_an_older_checkpoint_and_follows_the_newest_again(run: Run) -> None:
     page = run.open_page()
     items = page.get_by_test_id("checkpoint-item")
+    picker = page.get_by_test_id("checkpoint-picker")
     wait_until(lambda: items.count() >= 3, 30, "three checkpoints in the picker")
+    assert picker.get_attribute("data-follow") == "best", "live play follows the best by default"
     assert page.get_by_test_id("milestone-badge").count() >= 1
     oldest = items.first
     name = oldest.get_attribute("data-name")
@@ -150,8 +152,9 @@ def test_the_picker_plays_an_older_checkpoint_and_follows_the_newest_again(run: 
     assert run.status()["model"]["checkpoint"] == name
 
     page.get_by_test_id("follow-newest").click()
-    picker = page.get_by_test_id("checkpoint-picker")
     wait_until(lambda: picker.get_attribute("data-follow") == "newest", 5, "following again")
+    page.get_by_test_id("follow-best").click()
+    wait_until(lambda: picker.get_attribute("data-follow") == "best", 5, "the best again")
     page.close()
 
 

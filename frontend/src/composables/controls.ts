@@ -14,8 +14,8 @@ export interface RunControls {
   pausePlay: () => boolean
   resumePlay: () => boolean
   stepPlay: () => boolean
-  /** name null: follow the newest checkpoint. */
-  pickCheckpoint: (name: string | null, when: PickWhen) => boolean
+  /** name null: follow the best checkpoint (by evaluation) or the newest, as `follow` says. */
+  pickCheckpoint: (name: string | null, when: PickWhen, follow?: 'best' | 'newest') => boolean
   /** null: the server's default (earliest milestone on the left, newest on the right). */
   startCompare: (left: string | null, right: string | null) => boolean
   stopCompare: () => boolean

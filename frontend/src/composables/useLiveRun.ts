@@ -115,7 +115,8 @@ export function useLiveRun(): LiveRun {
     pausePlay: () => send({ type: 'pause_play' }),
     resumePlay: () => send({ type: 'resume_play' }),
     stepPlay: () => send({ type: 'step_play' }),
-    pickCheckpoint: (name: string | null, when: PickWhen) => send(pickCheckpointMessage(name, when)),
+    pickCheckpoint: (name: string | null, when: PickWhen, follow: 'best' | 'newest' = 'newest') =>
+      send(pickCheckpointMessage(name, when, follow)),
     startCompare(left: string | null, right: string | null): boolean {
       const sent = send(startCompareMessage(left, right))
       if (sent)

@@ -158,15 +158,34 @@ describe('checkpoint picker', () => {
     await serve(ws, { type: 'ack', request: 'pick_checkpoint', message: 'ok' })
     await w.findAll('[data-testid="checkpoint-item"]')[0]?.get('[data-testid="play-checkpoint"]').trigger('click')
     expect(sent(ws)).toEqual([
-      { type: 'pick_checkpoint', name: 'ckpt_000100.pt', when: 'next_episode' },
-      { type: 'pick_checkpoint', name: 'ckpt_000004.pt', when: 'now' },
+      { type: 'pick_checkpoint', name: 'ckpt_000100.pt', when: 'next_episode', follow: 'newest' },
+      { type: 'pick_checkpoint', name: 'ckpt_000004.pt', when: 'now', follow: 'newest' },
     ])
     await serve(ws, { type: 'ack', request: 'pick_checkpoint', message: 'ok' }, checkpoints({ follow: 'pinned', pinned: 'ckpt_000004.pt', playing: 'ckpt_000004.pt' }))
     expect(w.get('[data-testid="checkpoint-picker"]').attributes('data-follow')).toBe('pinned')
     expect(w.get('[data-testid="follow-mode"]').text()).toContain('pinned')
     expect(w.get('[data-testid="playing-follow"]').text()).toBe('pinned')
     await w.get('[data-testid="follow-newest"]').trigger('click')
-    expect(sent(ws).at(-1)).toEqual({ type: 'pick_checkpoint', name: null, when: 'now' })
+    expect(sent(ws).at(-1)).toEqual({ type: 'pick_checkpoint', name: null, when: 'now', follow: 'newest' })
+  })
+
+  it('follows the best evaluated checkpoint, says which, and marks it in the list', async () => {
+    const { w, ws } = await mountApp()
+    await serve(ws, hello(), checkpoints({ follow: 'best', best: null, best_survival: null, playing: 'ckpt_005000.pt' }))
+    expect(w.get('[data-testid="follow-mode"]').text()).toContain('none evaluated yet')
+    expect(w.get('[data-testid="playing-follow"]').text()).toBe('the newest (none evaluated yet)')
+    await serve(ws, checkpoints({ follow: 'best', best: 'ckpt_004800.pt', best_survival: 487.4, playing: 'ckpt_004800.pt' }))
+    expect(w.get('[data-testid="follow-mode"]').text()).toContain('follows the best')
+    expect(w.get('[data-testid="follow-mode"]').text()).toContain('eval 487')
+    expect(w.get('[data-testid="playing-follow"]').text()).toBe('the best so far')
+    expect(w.get('[data-testid="follow-best"]').attributes('disabled')).toBeDefined()
+    const items = w.findAll('[data-testid="checkpoint-item"]')
+    expect(items.map(i => i.find('[data-testid="best-badge"]').exists())).toEqual([false, false, true, false])
+    await w.get('[data-testid="follow-newest"]').trigger('click')
+    expect(sent(ws).at(-1)).toEqual({ type: 'pick_checkpoint', name: null, when: 'next_episode', follow: 'newest' })
+    await serve(ws, { type: 'ack', request: 'pick_checkpoint', message: 'ok' }, checkpoints({ follow: 'newest', best: 'ckpt_004800.pt', best_survival: 487.4 }))
+    await w.get('[data-testid="follow-best"]').trigger('click')
+    expect(sent(ws).at(-1)).toEqual({ type: 'pick_checkpoint', name: null, when: 'next_episode', follow: 'best' })
   })
 })
 

@@ -186,6 +186,8 @@ export function checkpoints(over: Partial<CheckpointsMessage> = {}): Checkpoints
     follow: 'newest',
     pinned: null,
     playing: 'ckpt_005000.pt',
+    best: null,
+    best_survival: null,
     ...over,
   }
 }

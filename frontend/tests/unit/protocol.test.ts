@@ -263,8 +263,8 @@ describe('client messages', () => {
   })
 
   it('pick_checkpoint and start_compare always carry their fields (null for defaults)', () => {
-    expect(pickCheckpointMessage(null, 'now')).toEqual({ type: 'pick_checkpoint', name: null, when: 'now' })
-    expect(pickCheckpointMessage('a.pt', 'next_episode')).toEqual({ type: 'pick_checkpoint', name: 'a.pt', when: 'next_episode' })
+    expect(pickCheckpointMessage(null, 'now', 'best')).toEqual({ type: 'pick_checkpoint', name: null, when: 'now', follow: 'best' })
+    expect(pickCheckpointMessage('a.pt', 'next_episode')).toEqual({ type: 'pick_checkpoint', name: 'a.pt', when: 'next_episode', follow: 'newest' })
     expect(JSON.stringify(startCompareMessage(null, null))).toBe('{"type":"start_compare","left":null,"right":null}')
   })
 })

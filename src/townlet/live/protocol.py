@@ -197,9 +197,13 @@ class Checkpoints(_Message):
 
     type: Literal["checkpoints"] = "checkpoints"
     items: list[CheckpointEntry]
-    follow: Literal["newest", "pinned"]
+    # "best": the best by held-out greedy evaluation (evaluation/best.py), the newest until
+    # one is evaluated; "newest": each new checkpoint; "pinned": the one a viewer picked.
+    follow: Literal["best", "newest", "pinned"]
     pinned: str | None
     playing: str | None
+    best: str | None = None  # the best evaluated checkpoint still kept, if any
+    best_survival: float | None = None  # its greedy mean survival, the figure it won on
 
 
 class PlayStatus(_Message):
@@ -350,11 +354,15 @@ class StepPlay(_Control):
 
 
 class PickCheckpoint(_Control):
-    """Play a kept checkpoint of this run (by name), or follow the newest (name null)."""
+    """Play a kept checkpoint of this run (by name), or (name null) follow the best or the
+    newest as ``follow`` says."""
 
     type: Literal["pick_checkpoint"]
     name: str | None = Field(
         max_length=200, description="must be a checkpoint name from the run's list, or null"
+    )
+    follow: Literal["best", "newest"] = Field(
+        default="newest", description='with name null: must be "best" or "newest"'
     )
     when: Literal["now", "next_episode"] = Field(
         default="next_episode", description='must be "now" or "next_episode"'

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 
 from townlet.checkpoints import CheckpointCatalog, CheckpointError, checkpoint_order
 from townlet.config import TownletConfig
+from townlet.evaluation.best import best_of
 from townlet.learner.trainer import TrainingProgress
 from townlet.live.client_messages import ClientMessageError, parse_client_frame
 from townlet.live.compare import Comparison
@@ -56,6 +57,7 @@ from townlet.live.protocol import (
 from townlet.live.restarts import RestartPolicy
 from townlet.live.run_history import RunHistory
 from townlet.monitoring.monitor import AlertNotice, Monitor, process_roles
+from townlet.run_records import EvaluationPoint
 
 log = logging.getLogger("townlet.inference")
 
@@ -108,7 +110,10 @@ class LiveSession:
         self.steps_per_second = config.live.steps_per_second
         self.play_paused = False
         self.steps_owed = 0  # single steps asked for while paused
-        self.follow: str = "newest"  # or "pinned"
+        # The best (evaluated) checkpoint by default: what a viewer should see is the agent at
+        # its best, not whichever checkpoint training happened to write last.
+        self.follow: str = "best" if config.evaluation.enabled else "newest"  # or "pinned"
+        self._best_offered: str | None = None  # the best checkpoint last handed to the player
         self.pinned: str | None = None  # the picked checkpoint, playing or queued
         self.last_state: State | None = None  # for a page that connects while play is paused
         self.comparison: Comparison | None = None
@@ -183,8 +188,8 @@ class LiveSession:
                 self.steps_owed += 1
                 self.wake.set()
                 return "one step"
-            case PickCheckpoint(name=name, when=when):
-                return await self._pick(name, when)
+            case PickCheckpoint(name=name, when=when, follow=follow):
+                return await self._pick(name, when, follow)
             case StartCompare(left=left, right=right):
                 return await self._start_compare(left, right)
             case StopCompare():
@@ -237,7 +242,20 @@ class LiveSession:
                 )
         playing = self.player.policy.path.name if self.player.policy is not None else None
         pinned = self.pinned if self.follow == "pinned" else None
-        return Checkpoints(items=items, follow=self.follow, pinned=pinned, playing=playing)  # type: ignore[arg-type]
+        best = self.best_evaluation({path.name for path in readable})
+        return Checkpoints(
+            items=items,
+            follow=self.follow,  # type: ignore[arg-type]
+            pinned=pinned,
+            playing=playing,
+            best=best.checkpoint if best is not None else None,
+            best_survival=best.mean_survival if best is not None else None,
+        )
+
+    def best_evaluation(self, kept: set[str] | None = None) -> EvaluationPoint | None:
+        """The best evaluated checkpoint among those still kept (evaluation/best.py)."""
+        names = kept if kept is not None else {path.name for path in self.catalog.readable()}
+        return best_of(e for e in self.records.evaluations if e.checkpoint in names)
 
     async def _read_named(self, name: str, reader: LivePlayer) -> LoadedPolicy:
         try:
@@ -245,12 +263,12 @@ class LiveSession:
         except CheckpointError as error:
             raise ControlRefused(str(error)) from None
 
-    async def _pick(self, name: str | None, when: str) -> str:
+    async def _pick(self, name: str | None, when: str, follow: str = "newest") -> str:
         if name is None:
-            self.follow, self.pinned = "newest", None
-            await self._look_for_checkpoint()
+            self.follow, self.pinned, self._best_offered = follow, None, None
+            await self._follow_checkpoints()
             await self._broadcast_checkpoints(force=True)
-            return "following the newest checkpoint"
+            return f"following the {follow} checkpoint"
         policy = await self._read_named(name, self.player)
         self.follow, self.pinned = "pinned", name
         if when == "now" or not self.player.ready:
@@ -376,8 +394,7 @@ class LiveSession:
             started = time.monotonic()
             if started >= next_poll:
                 next_poll = started + poll_every
-                if self.follow == "newest":
-                    await self._look_for_checkpoint()
+                await self._follow_checkpoints()
             if started >= next_records:
                 next_records = started + RECORDS_EVERY_SECONDS
                 await self._publish_records()
@@ -434,6 +451,33 @@ class LiveSession:
     async def _broadcast_play_status(self) -> None:
         await self.hub.broadcast(self.play_status().to_json())
 
+    async def _follow_checkpoints(self) -> None:
+        if self.follow == "newest":
+            await self._look_for_checkpoint()
+        elif self.follow == "best":
+            await self._look_for_best()
+
+    async def _look_for_best(self) -> None:
+        """Hand the best evaluated checkpoint to the player (from the next episode) when it
+        changes; until the first evaluation, the newest plays."""
+        best = await asyncio.to_thread(self.best_evaluation)
+        if best is None:
+            await self._look_for_checkpoint()
+            return
+        playing = self.player.policy.path.name if self.player.policy is not None else None
+        if best.checkpoint in (playing, self._best_offered):
+            return
+        self._best_offered = best.checkpoint
+        try:
+            policy = await self._read_named(best.checkpoint, self.player)
+        except ControlRefused as error:  # pruned or unreadable since: the next best will do
+            log.warning("cannot play the best checkpoint: %s", error)
+            return
+        announcement = self.player.offer(policy)
+        if announcement is not None:
+            self.current_model = announcement
+            await self.hub.broadcast(announcement.to_json())
+
     async def _look_for_checkpoint(self) -> None:
         # Steps over files that do not read (warning once per file) to the newest that does.
         policy = await asyncio.to_thread(self.player.find_newer_policy)
@@ -444,10 +488,12 @@ class LiveSession:
             self.current_model = announcement
             await self.hub.broadcast(announcement.to_json())
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1001, reason: str = "") -> None:
+        """Close every viewer's socket with ``code`` (1001 on shutdown; FOLLOW_CLOSE_CODE when
+        the live view moves to another trial, so pages reconnect at once)."""
         if self.comparison is not None:
             self.comparison.close()
             self.comparison = None
-        await self.hub.close_all()
+        await self.hub.close_all(code=code, reason=reason)
         if self.monitor is not None:
             await asyncio.to_thread(self.monitor.close)
