@@ -20,6 +20,7 @@ from townlet.checkpoints.store import (
     checkpoint_order,
     list_checkpoints,
     load_checkpoint,
+    played_weights,
     save_checkpoint,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "find_latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "played_weights",
     "prune_checkpoints",
     "read_checkpoint",
     "save_checkpoint",

@@ -36,6 +36,13 @@ def checkpoint_name(episode: int, env_step: int) -> str:
     return f"ckpt_ep{episode:09d}_step{env_step:012d}.pt"
 
 
+def played_weights(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint plays (live play, evaluation, a user's script): its policy, a
+    moving average of the online weights (``training.policy_average_decay``), or the online
+    weights in files written before checkpoints held a policy."""
+    return checkpoint["policy"] if "policy" in checkpoint else checkpoint["online"]
+
+
 def checkpoint_order(path: Path) -> tuple[int, int] | None:
     """(env step, episode): the training order of a checkpoint name; None for other files."""
     match = _NAME_PATTERN.match(path.name)

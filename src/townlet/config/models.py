@@ -345,6 +345,10 @@ class TrainingConfig(_Model):
     learning_starts: NonNegInt = 2000
     updates_per_step: PosFloat = 0.25
     target_update_interval: PosInt = 500
+    # The policy a checkpoint holds (what live play and evaluation play) is a moving average
+    # of the online weights with this decay per gradient update; 0 plays the online weights.
+    # See benchmarks/results/collapse_diagnosis.md for why.
+    policy_average_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     double_dqn: bool = True
     huber_delta: PosFloat = 1.0
     max_grad_norm: PosFloat = 10.0

@@ -24,6 +24,7 @@ from townlet.checkpoints import (
     CheckpointMissingError,
     RejectedCheckpoint,
     checkpoint_order,
+    played_weights,
 )
 from townlet.config import TownletConfig
 from townlet.config.models import MAX_STEPS_PER_SECOND, MIN_STEPS_PER_SECOND, MONEY_SCALE
@@ -70,7 +71,7 @@ def policy_from_checkpoint(path: Path, checkpoint: dict, obs_dim: int) -> Loaded
         )
     try:
         network = build_q_network(args)
-        network.load_state_dict(checkpoint["online"])
+        network.load_state_dict(played_weights(checkpoint))
         counters = checkpoint["counters"]
         episode, env_step = int(counters["episode"]), int(counters["env_step"])
         untrained = int(counters["update_step"]) == 0
