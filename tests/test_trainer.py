@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from tests.support.tiny import tiny_config
-from townlet.checkpoints import load_checkpoint
+from townlet.checkpoints import load_checkpoint, played_weights
 from townlet.learner.exploration import LinearEpsilon
 from townlet.learner.trainer import DQNTrainer
+from townlet.live.player import policy_from_checkpoint
 
 CPU = torch.device("cpu")
 
@@ -25,6 +26,10 @@ def assert_same_state(a: DQNTrainer, b: DQNTrainer) -> None:
         a.online.state_dict().items(), b.online.state_dict().values(), strict=True
     ):
         assert torch.equal(left, right), f"online weights differ at {name}"
+    for (name, left), right in zip(
+        a.policy.state_dict().items(), b.policy.state_dict().values(), strict=True
+    ):
+        assert torch.equal(left, right), f"played (averaged) weights differ at {name}"
     assert torch.equal(a.world.meters, b.world.meters)
     assert torch.equal(a.world.positions, b.world.positions)
     assert (a.episode, a.env_step, a.update_step) == (b.episode, b.env_step, b.update_step)
@@ -154,3 +159,34 @@ def test_rnd_bonus_enters_the_stored_reward_once(tmp_path: Path) -> None:
     assert bool((bonus > 0).all())
     # The bonus is normalised to a mean near 1, so once-weighted it averages near 0.5.
     assert float(bonus.mean()) == pytest.approx(0.5, rel=0.3)
+
+
+def test_checkpoints_play_a_moving_average_of_the_online_weights(tmp_path: Path) -> None:
+    """Each update moves the played weights a share (1 - decay) of the way to the online ones;
+    a checkpoint holds both, and live play and evaluation rebuild the averaged ones."""
+    trainer = DQNTrainer(tiny_config(policy_average_decay=0.9), CPU, tmp_path)
+    run_steps(trainer, 20)  # replay fills; updates start after learning_starts
+    assert trainer.update_step > 0
+    before = [p.clone() for p in trainer.policy.parameters()]
+    trainer.update()
+    for old, new, online in zip(
+        before, trainer.policy.parameters(), trainer.online.parameters(), strict=True
+    ):
+        assert torch.allclose(new, 0.9 * old + 0.1 * online, atol=1e-6)
+    assert not torch.equal(before[0], next(trainer.policy.parameters()))
+
+    state = load_checkpoint(trainer.save())
+    played = policy_from_checkpoint(tmp_path / "x.pt", state, trainer.world.obs_dim).network
+    for mine, rebuilt in zip(trainer.policy.parameters(), played.parameters(), strict=True):
+        assert torch.equal(mine, rebuilt)
+    online, averaged = state["online"], played_weights(state)
+    assert any(not torch.equal(online[name], averaged[name]) for name in online)
+
+
+def test_without_averaging_the_online_weights_are_played(tmp_path: Path) -> None:
+    trainer = DQNTrainer(tiny_config(policy_average_decay=0.0), CPU, tmp_path)
+    run_steps(trainer, 20)
+    assert trainer.policy is trainer.online
+    state = load_checkpoint(trainer.save())
+    played = played_weights(state)
+    assert all(torch.equal(played[name], value) for name, value in state["online"].items())

@@ -116,8 +116,13 @@ class DQNTrainer:
         )
         self.online = build_q_network(self.model_args).to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
-        # What checkpoints hold to be played: the online weights, averaged over updates.
-        self.policy = copy.deepcopy(self.online).requires_grad_(False)
+        # What checkpoints hold to be played: the online weights averaged over updates, or
+        # the online network itself when the config averages nothing.
+        self.policy = (
+            copy.deepcopy(self.online).requires_grad_(False)
+            if settings.policy_average_decay > 0
+            else self.online
+        )
         self._averaged = (list(self.policy.parameters()), list(self.online.parameters()))
         # The fused kernel steps all parameters at once: ~6x cheaper than the default per
         # parameter loop on CPU, where the update is most of a batched step's cost.
@@ -266,6 +271,8 @@ class DQNTrainer:
 
     @torch.no_grad()
     def _average_policy(self) -> None:
+        if self.policy is self.online:
+            return
         decay = self.settings.policy_average_decay
         policy, online = self._averaged
         # One fused op for every tensor: a few microseconds next to the update it follows.
@@ -561,7 +568,8 @@ class DQNTrainer:
             self.run_id = state["run_id"]  # carry on the lineage: its older files get pruned
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
-        self.policy.load_state_dict(played_weights(state))
+        if self.policy is not self.online:
+            self.policy.load_state_dict(played_weights(state))
         self.optimizer.load_state_dict(state["optimizer"])
         counters = state["counters"]
         self.episode = int(counters["episode"])
