@@ -24,10 +24,10 @@ from townlet.config.models import AlertRule, AlertsConfig
 from townlet.learner.trainer import TrainingProgress
 from townlet.live.hub import Hub
 from townlet.live.protocol import Alerts, System, SystemHistory
-from townlet.live.run_history import RunHistory, downsample
+from townlet.live.run_history import RunHistory
 from townlet.monitoring.alerts import AlertEngine, AlertState, Observation, Transition
 from townlet.monitoring.gpu import GpuReader
-from townlet.monitoring.history import HistoryStore, thin_by_age
+from townlet.monitoring.history import SYSTEM_TIERS, downsample, thin_by_age
 from townlet.monitoring.metrics import MetricsView, metrics_registry
 from townlet.monitoring.rule_store import load_rules, save_rules
 from townlet.monitoring.system import SAMPLE_EVERY_SECONDS, SystemSample, SystemSampler
@@ -75,8 +75,9 @@ class Monitor:
         self.engine = AlertEngine(load_rules(run_dir, alerts.rules))
         self.gpus = GpuReader()
         self.sampler = SystemSampler(pids, self.gpus)
-        # No folder (yet): a server without a run to keep history for (some tests).
-        self.store = HistoryStore(run_dir) if run_dir is not None and run_dir.is_dir() else None
+        # The run's history.sqlite, opened (and closed) by the training history; None: a
+        # server without a run folder (yet) to keep history in (some tests).
+        self.store = records.store
         self.samples: list[SystemSample] = []
         self.webhook = WebhookSender(alerts.webhook_url) if alerts.webhook_url else None
         if self.webhook is not None:
@@ -116,7 +117,7 @@ class Monitor:
 
     async def _thin(self) -> None:
         now = time.time()
-        self.samples = thin_by_age(self.samples, now)
+        self.samples = thin_by_age(self.samples, now, SYSTEM_TIERS, _sample_time)
         if self.store is not None:
             await asyncio.to_thread(self.store.thin, now)
 
@@ -157,7 +158,7 @@ class Monitor:
         latest, best = self._greedy()
         return Observation(
             now=now,
-            td_loss=self._td_loss(),
+            td_loss=self.records.newest_td_loss,
             # Nothing to measure once training has ended (budget spent, shutting down).
             steps_per_second=progress.steps_per_second if training and progress else None,
             checkpoint_age_seconds=age,
@@ -166,12 +167,6 @@ class Monitor:
             gpus=tuple(self.samples[-1].gpus) if self.samples else (),
             disk_free_bytes=disk_free,
         )
-
-    def _td_loss(self) -> float | None:
-        for point in reversed(self.records.points):
-            if point.td_loss is not None:
-                return point.td_loss
-        return None
 
     def _greedy(self) -> tuple[float | None, float | None]:
         evaluations = self.records.evaluations
@@ -246,15 +241,14 @@ class Monitor:
     def metrics_view(self) -> MetricsView:
         progress = self.training_progress()
         latest, best = self._greedy()
-        points = self.records.points
-        last = points[-1] if points else None
+        last = self.records.newest
         checkpoint = self._checkpoint
         return MetricsView(
             env_steps=progress.env_step if progress else None,
             episodes=progress.episode if progress else None,
             updates=progress.update_step if progress else None,
             steps_per_second=progress.steps_per_second if progress else None,
-            td_loss=self._td_loss(),
+            td_loss=self.records.newest_td_loss,
             epsilon=progress.epsilon if progress else (last.epsilon if last else None),
             learning_rate=last.learning_rate if last else None,
             training_survival=progress.recent_mean_survival if progress else None,
@@ -275,9 +269,11 @@ class Monitor:
     def close(self) -> None:
         if self.webhook is not None:
             self.webhook.close()
-        if self.store is not None:
-            self.store.close()
         self.gpus.close()
+
+
+def _sample_time(sample: SystemSample) -> float:
+    return sample.t
 
 
 def process_roles(training_pid: int | None) -> dict[str, int]:
