@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_process import DemoProcess, free_port
 from tests.support.sweeps import (
-    PROJECT_ROOT,
     none_left,
     ray_service_pids,
     run_townlet,
     start_townlet,
-    townlet_env,
     wait_for,
     write_tiny_config,
 )
@@ -288,13 +287,13 @@ def _nodes(cluster: Cluster) -> list[dict]:
 
 
 def test_run_demo_runs_many_as_a_sweep(tmp_path: Path) -> None:
+    """With budgets: every trial completes, Ray stops, and the live server stays (as a single
+    run's does once its budget is reached) until Ctrl+C."""
     before = ray_service_pids()
     config = write_tiny_config(tmp_path)
     runs_dir = tmp_path / "runs"
-    result = subprocess.run(
+    demo = DemoProcess(
         [
-            sys.executable,
-            "run_demo.py",
             "--config",
             str(config),
             "--runs",
@@ -307,15 +306,21 @@ def test_run_demo_runs_many_as_a_sweep(tmp_path: Path) -> None:
             "two seeds",
             "--runs-dir",
             str(runs_dir),
-        ],
-        cwd=PROJECT_ROOT,
-        env=townlet_env(),
-        capture_output=True,
-        text=True,
-        timeout=SWEEP_TIMEOUT,
+            "--port",
+            str(free_port()),
+            "--no-frontend",
+            "--no-browser",
+        ]
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    none_left(before)
+    try:
+        demo.wait_for_line("every trial has ended; the live view plays on", SWEEP_TIMEOUT)
+        none_left(before)  # Ray is stopped as soon as the sweep is over
+        demo.interrupt()
+        assert demo.process.wait(timeout=30) == 0
+    finally:
+        if demo.process.poll() is None:
+            demo.kill_everything()
+    demo.drain()
     sweep = _only_sweep(runs_dir)
     assert sweep.name == "two seeds" and sweep.status == "completed"
     trials = _trials(runs_dir, sweep.id)
@@ -323,4 +328,4 @@ def test_run_demo_runs_many_as_a_sweep(tmp_path: Path) -> None:
         (0, "completed", "episode budget reached"),
         (1, "completed", "episode budget reached"),
     ]
-    assert "| final | config | 2 |" in result.stdout
+    assert "| final | config | 2 |" in demo.log()

@@ -16,6 +16,12 @@ export const PROTOCOL_VERSION = 1
 
 export type ConnectionStatus = 'connecting' | 'open' | 'closed'
 
+/**
+ * The close code that says "the live view now plays another trial of the sweep" (the server's
+ * `FOLLOW_CLOSE_CODE`): the page reconnects at once and is greeted with that trial.
+ */
+export const FOLLOW_CLOSE_CODE = 4001
+
 export type Observability = 'full' | 'partial'
 export type DeathCause = 'energy' | 'health' | 'step_cap'
 
@@ -86,6 +92,8 @@ export interface HelloMessage {
   /** The run's id in the registry (`townlet status ID`) and its label. */
   run_id: string | null
   run_name: string | null
+  /** Set when this run is a trial of a sweep (`run_demo.py --runs`): see `GET /api/sweep`. */
+  sweep_id: string | null
 }
 
 export interface ModelLoadedMessage {
@@ -653,6 +661,7 @@ function parseHello(o: Obj): HelloMessage {
     tensorboard_url: optionalNullable(str)(o, 'tensorboard_url'),
     run_id: optionalNullable(str)(o, 'run_id'),
     run_name: optionalNullable(str)(o, 'run_name'),
+    sweep_id: optionalNullable(str)(o, 'sweep_id'),
   }
 }
 
@@ -995,4 +1004,153 @@ export function refusalReason(data: unknown): string | null {
     return lines.length ? lines.join('; ') : null
   }
   return null
+}
+
+// ------------------------------------------------------------------ HTTP (a sweep's trials)
+
+/** Training survival against env steps, downsampled (one trial's learning curve). */
+export interface SweepCurve {
+  env_step: number[]
+  survival: number[]
+}
+
+/** The trials' mean training survival on one env-step grid, with its 95% interval. */
+export interface SweepBand {
+  level: number
+  env_step: number[]
+  /** Trials that reached each point; low and high are null where only one did. */
+  n: number[]
+  mean: number[]
+  low: (number | null)[]
+  high: (number | null)[]
+}
+
+export interface SweepTrial {
+  run: string
+  index: number
+  seed: number
+  setting: string
+  name: string
+  /** The registry's status: starting, running, paused, stopping, stopped, completed, failed, lost. */
+  status: string
+  episode: number
+  env_step: number
+  /** While it trains; null otherwise. */
+  steps_per_second: number | null
+  /** Recent training (epsilon-greedy) survival, the mean of its last reports. */
+  training_survival: number | null
+  /** Its latest greedy evaluation, on the fixed evaluation worlds. */
+  greedy: EvaluationPoint | null
+  newest_checkpoint: string | null
+  end_reason: string | null
+  error: string | null
+  followed: boolean
+  best: boolean
+  curve: SweepCurve
+}
+
+export type SweepFollowMode = 'best' | 'picked'
+export type SweepBasis = 'greedy' | 'training'
+
+export interface SweepFollow {
+  /** Following the best trial, or one a viewer picked. */
+  mode: SweepFollowMode
+  /** The trial the live view plays. */
+  run: string
+  best: string | null
+  /** What decided the best: the latest greedy evaluations, or recent training survival. */
+  basis: SweepBasis | null
+  /** By how much (a fraction) another trial must do better to become the best. */
+  margin: number
+}
+
+/** GET /api/sweep. */
+export interface SweepView {
+  id: string
+  name: string
+  status: string
+  trials: SweepTrial[]
+  band: SweepBand
+  follow: SweepFollow
+  /** Training survival is the mean of this many of a trial's last reports. */
+  recent_reports: number
+  updated_at: number
+}
+
+function sameLength(o: Obj, keys: string[], at: string): void {
+  const lengths = keys.map(k => (Array.isArray(o[k]) ? (o[k] as unknown[]).length : -1))
+  if (lengths.some(n => n !== lengths[0]))
+    throw new Malformed(`${at}: ${keys.join(', ')} differ in length (${lengths.join(', ')})`)
+}
+
+const nullableNumberArray = primitives((v): v is number | null => v === null || (typeof v === 'number' && Number.isFinite(v)), 'finite number or null')
+
+function parseSweepTrial(o: Obj, at: string): SweepTrial {
+  const curve = object(o, 'curve', at)
+  const curveAt = join(at, 'curve')
+  sameLength(curve, ['env_step', 'survival'], curveAt)
+  const greedy = o.greedy
+  return {
+    run: nonEmptyStr(o, 'run', at),
+    index: count(o, 'index', at),
+    seed: int(o, 'seed', at),
+    setting: str(o, 'setting', at),
+    name: str(o, 'name', at),
+    status: nonEmptyStr(o, 'status', at),
+    episode: count(o, 'episode', at),
+    env_step: count(o, 'env_step', at),
+    steps_per_second: nullable(nonNegative)(o, 'steps_per_second', at),
+    training_survival: nullable(nonNegative)(o, 'training_survival', at),
+    greedy: greedy === null ? null : parseEvaluationPoint(object(o, 'greedy', at), join(at, 'greedy')),
+    newest_checkpoint: nullable(str)(o, 'newest_checkpoint', at),
+    end_reason: nullable(str)(o, 'end_reason', at),
+    error: nullable(str)(o, 'error', at),
+    followed: bool(o, 'followed', at),
+    best: bool(o, 'best', at),
+    curve: { env_step: numberArray(curve, 'env_step', curveAt), survival: numberArray(curve, 'survival', curveAt) },
+  }
+}
+
+function parseSweepView(o: Obj): SweepView {
+  const band = object(o, 'band')
+  sameLength(band, ['env_step', 'n', 'mean', 'low', 'high'], 'band')
+  const follow = object(o, 'follow')
+  const trials = objects(o, 'trials', parseSweepTrial)
+  const runs = new Set(trials.map(t => t.run))
+  const view: SweepView = {
+    id: nonEmptyStr(o, 'id'),
+    name: str(o, 'name'),
+    status: nonEmptyStr(o, 'status'),
+    trials,
+    band: {
+      level: unit(band, 'level', 'band'),
+      env_step: numberArray(band, 'env_step', 'band'),
+      n: numberArray(band, 'n', 'band'),
+      mean: numberArray(band, 'mean', 'band'),
+      low: nullableNumberArray(band, 'low', 'band'),
+      high: nullableNumberArray(band, 'high', 'band'),
+    },
+    follow: {
+      mode: oneOf(['best', 'picked'] as const)(follow, 'mode', 'follow'),
+      run: nonEmptyStr(follow, 'run', 'follow'),
+      best: nullable(str)(follow, 'best', 'follow'),
+      basis: nullable(oneOf(['greedy', 'training'] as const))(follow, 'basis', 'follow'),
+      margin: nonNegative(follow, 'margin', 'follow'),
+    },
+    recent_reports: positiveInt(o, 'recent_reports'),
+    updated_at: num(o, 'updated_at'),
+  }
+  if (!runs.has(view.follow.run))
+    throw new Malformed(`follow.run: '${view.follow.run}' is not one of the trials`)
+  return view
+}
+
+/** A decoded `GET /api/sweep` answer, checked field by field (the field's path when not). */
+export function validateSweepView(data: unknown): BodyResult<SweepView> {
+  return validateBody(data, 'GET /api/sweep', parseSweepView)
+}
+
+/** The body of `POST /api/sweep/follow`: a trial's run id, or "best" to follow the best. */
+export function followTrialBody(run: string | 'best'): { run: string } {
+  return { run }
 }

@@ -181,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     many = parser.add_argument_group("many runs at once, on Ray (see `townlet sweep --help`)")
     many.add_argument(
-        "--runs", type=int, default=None, metavar="N", help="N runs of the config, seeds 0..N-1"
+        "--runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N runs of the config, seeds 0..N-1; the page lists them and plays the best",
     )
     many.add_argument(
         "--parallel", type=int, default=None, metavar="P", help="with --runs: P at a time"
@@ -305,7 +309,9 @@ def continue_records(resumed_checkpoint: Path, run_dir: Path, env_step: int) -> 
     try:
         metrics_log(earlier).copy_up_to(metrics_log(run_dir).path, env_step)
         copy_evaluations_up_to(evaluation_log(earlier).path, evaluation_log(run_dir).path, env_step)
-        # The system panel's history and the alert rules edited during the earlier run.
+        # history.sqlite (the system panel's samples, and the charts' points, which carry on
+        # or are stored again from the logs copied above: copy_history) and the alert rules
+        # edited during the earlier run.
         copy_history(earlier, run_dir)
         copy_rules(earlier, run_dir)
     except (OSError, sqlite3.Error) as error:

@@ -14,6 +14,8 @@ export interface ConnectionView {
 export interface ConnectionFacts {
   status: ConnectionStatus
   everOpened: boolean
+  /** Reconnecting because the live view moved to another trial of the sweep, not a drop. */
+  switching?: boolean
   nextRetryAt: number | null
   retries: number
   lastMessageAt: number | null
@@ -30,6 +32,8 @@ function seconds(ms: number): string {
 }
 
 export function connectionView(f: ConnectionFacts): ConnectionView {
+  if (f.switching && f.status !== 'open')
+    return { tone: 'connecting', label: 'switching trial…', detail: 'the live view moves to another trial of the sweep', stale: false }
   const stale = f.everOpened && f.status !== 'open'
   if (f.status === 'open') {
     const silent = f.lastMessageAt === null ? 0 : f.now - f.lastMessageAt

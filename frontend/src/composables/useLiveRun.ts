@@ -62,6 +62,7 @@ export function useLiveRun(): LiveRun {
     const next = connectionView({
       status: socket.status.value,
       everOpened: socket.everOpened.value,
+      switching: socket.switching.value,
       nextRetryAt: socket.nextRetryAt.value,
       retries: socket.retries.value,
       lastMessageAt: socket.lastMessageAt.value,
@@ -83,9 +84,10 @@ export function useLiveRun(): LiveRun {
   // Why no GPU is watched is said only over HTTP: ask on every (re)connect.
   useSystemSnapshot(socket.status)
 
-  // A comparison lives on the server side of this connection: a drop ends it.
+  // A comparison lives on the server side of this connection: a drop ends it, and so does a
+  // move to another trial of a sweep (the socket then goes straight to 'connecting').
   watch(socket.status, (status) => {
-    if (status === 'closed')
+    if (status !== 'open')
       compare.connectionLost()
   })
 

@@ -1,6 +1,7 @@
 import type { Ref } from 'vue'
 import type { ConnectionStatus } from '../protocol'
 import { getCurrentScope, onScopeDispose, readonly, ref, shallowRef } from 'vue'
+import { FOLLOW_CLOSE_CODE } from '../protocol'
 
 /**
  * The page's only WebSocket, shaped like VueUse's `useWebSocket`:
@@ -8,6 +9,8 @@ import { getCurrentScope, onScopeDispose, readonly, ref, shallowRef } from 'vue'
  * - `status` is 'connecting' | 'open' | 'closed';
  * - a drop (server gone, network lost) reconnects with exponential backoff, reset on a
  *   successful open; an explicit `close()` does not reconnect until `open()` is called;
+ * - a close with `FOLLOW_CLOSE_CODE` (the live view moved to another trial of a sweep)
+ *   reconnects at once, and `switching` says so until the new connection opens;
  * - every frame is JSON-decoded inside a guard: bad JSON is counted, never thrown;
  * - the socket is closed when the calling effect scope (component) is disposed.
  */
@@ -33,6 +36,8 @@ export interface LiveSocket {
   status: Readonly<Ref<ConnectionStatus>>
   /** True once any connection has opened: distinguishes "connecting" from "reconnecting". */
   everOpened: Readonly<Ref<boolean>>
+  /** Reconnecting because the server moved the live view to another trial (not a drop). */
+  switching: Readonly<Ref<boolean>>
   /** Wall-clock ms (Date.now()) of the next reconnect attempt while one is scheduled, else null. */
   nextRetryAt: Readonly<Ref<number | null>>
   /** Reconnect attempts since the last successful open. */
@@ -63,6 +68,7 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
   const backoff = options.backoff ?? DEFAULT_BACKOFF
   const status = ref<ConnectionStatus>('closed')
   const everOpened = ref(false)
+  const switching = ref(false)
   const nextRetryAt = ref<number | null>(null)
   const retries = ref(0)
   const lastMessageAt = ref<number | null>(null)
@@ -105,8 +111,19 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
       return
     detach(ws)
     socket.value = null
+    switching.value = false
     status.value = 'closed'
     scheduleRetry()
+  }
+
+  /** The server sent this page on to another trial's live view: follow it now, no backoff. */
+  function switched(ws: WebSocket): void {
+    if (socket.value !== ws)
+      return
+    detach(ws)
+    socket.value = null
+    switching.value = true
+    connect()
   }
 
   function connect(): void {
@@ -130,6 +147,7 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
         return
       status.value = 'open'
       everOpened.value = true
+      switching.value = false
       retries.value = 0
     }
     ws.onmessage = (event: MessageEvent) => {
@@ -148,7 +166,7 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
     }
     // An error is always followed by close; close is where we decide to retry.
     ws.onerror = () => {}
-    ws.onclose = () => dropped(ws)
+    ws.onclose = (event: CloseEvent) => (event.code === FOLLOW_CLOSE_CODE ? switched(ws) : dropped(ws))
   }
 
   function open(): void {
@@ -165,6 +183,7 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
 
   function close(code = 1000, reason?: string): void {
     explicitlyClosed = true
+    switching.value = false
     cancelRetry()
     const ws = socket.value
     socket.value = null
@@ -192,6 +211,7 @@ export function useLiveSocket(url: string | (() => string), options: UseLiveSock
   return {
     status: readonly(status),
     everOpened: readonly(everOpened),
+    switching: readonly(switching),
     nextRetryAt: readonly(nextRetryAt),
     retries: readonly(retries),
     lastMessageAt: readonly(lastMessageAt),

@@ -172,8 +172,9 @@ export const useRunStore = defineStore('run', () => {
 
   function applyHello(msg: HelloMessage): void {
     const prev = hello.value
-    // A different run behind the same address: nothing we knew about the old one applies.
-    if (prev && (prev.config_name !== msg.config_name || prev.level !== msg.level))
+    // A different run behind the same address (or another trial of the sweep): nothing we
+    // knew about the old one applies.
+    if (prev && (prev.config_name !== msg.config_name || prev.level !== msg.level || prev.run_id !== msg.run_id))
       reset()
     hello.value = msg
     affordances.value = msg.affordances

@@ -16,6 +16,12 @@ describe('connectionView', () => {
     expect(quiet.detail).toContain('nothing received')
   })
 
+  it('a move to another trial of the sweep is a switch, not a lost connection', () => {
+    const v = connectionView(facts({ status: 'connecting', everOpened: true, switching: true }))
+    expect(v).toMatchObject({ tone: 'connecting', label: 'switching trial…', stale: false })
+    expect(connectionView(facts({ switching: true })).tone).toBe('live')
+  })
+
   it('distinguishes first connect from reconnect', () => {
     expect(connectionView(facts({ status: 'connecting', everOpened: false })).label).toBe('connecting…')
     expect(connectionView(facts({ status: 'connecting', everOpened: true, retries: 1 })).label).toBe('reconnecting…')

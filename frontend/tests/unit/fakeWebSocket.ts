@@ -59,6 +59,12 @@ export class FakeWebSocket {
     this.onmessage?.(new MessageEvent('message', { data: typeof data === 'string' ? data : JSON.stringify(data) }))
   }
 
+  /** The server closes the connection with `code` (e.g. the sweep's follow code). */
+  serverClose(code: number, reason = ''): void {
+    this.readyState = FakeWebSocket.CLOSED
+    this.onclose?.(new CloseEvent('close', { code, reason, wasClean: true }))
+  }
+
   drop(): void {
     this.readyState = FakeWebSocket.CLOSED
     this.onerror?.(new Event('error'))

@@ -63,6 +63,7 @@ export function hello(over: Partial<HelloMessage> = {}): HelloMessage {
     tensorboard_url: null,
     run_id: null,
     run_name: null,
+    sweep_id: null,
     ...over,
   }
 }

@@ -49,6 +49,19 @@ describe('run store', () => {
     expect(store.hello?.level).toBe('L2')
   })
 
+  it('a hello from another trial of the sweep (same config, other run) forgets the old trial', () => {
+    const store = useRunStore()
+    store.apply(hello({ run_id: 'run1aa', sweep_id: 's-abcdef' }))
+    store.apply(modelLoaded())
+    store.apply(episodeEnd({ episode: 1 }))
+    store.apply(hello({ run_id: 'run1aa', sweep_id: 's-abcdef' }))
+    expect(store.history).toHaveLength(1)
+    store.apply(hello({ run_id: 'run0aa', sweep_id: 's-abcdef' }))
+    expect(store.history).toHaveLength(0)
+    expect(store.model).toBeNull()
+    expect(store.hello?.run_id).toBe('run0aa')
+  })
+
   it('state updates position, meters, return and trail', () => {
     const store = useRunStore()
     store.apply(hello())

@@ -3,6 +3,7 @@ import type { LiveSocket } from '../../src/composables/useLiveSocket'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope } from 'vue'
 import { backoffDelay, liveSocketUrl, useLiveSocket } from '../../src/composables/useLiveSocket'
+import { FOLLOW_CLOSE_CODE } from '../../src/protocol'
 import { FakeWebSocket } from './fakeWebSocket'
 
 const URL = 'ws://example.test/ws'
@@ -62,6 +63,30 @@ describe('useLiveSocket', () => {
     ws.serverOpen()
     expect(socket.send({ type: 'set_speed', steps_per_second: 2 })).toBe(true)
     expect(ws.sent.map(s => JSON.parse(s) as unknown)).toEqual([{ type: 'set_speed', steps_per_second: 2 }])
+  })
+
+  it('follows the server to another trial at once when it closes with the follow code', () => {
+    const socket = start()
+    FakeWebSocket.latest().serverOpen()
+    FakeWebSocket.latest().drop() // a drop first: the backoff has begun
+    vi.advanceTimersByTime(500)
+    FakeWebSocket.latest().serverOpen()
+    FakeWebSocket.latest().serverClose(FOLLOW_CLOSE_CODE, 'following trial run0aa')
+    // No backoff, no retry counted: a new socket straight away, saying why.
+    expect(FakeWebSocket.instances).toHaveLength(3)
+    expect(socket.status.value).toBe('connecting')
+    expect(socket.switching.value).toBe(true)
+    expect(socket.retries.value).toBe(0)
+    expect(socket.nextRetryAt.value).toBeNull()
+    FakeWebSocket.latest().serverOpen()
+    expect(socket.status.value).toBe('open')
+    expect(socket.switching.value).toBe(false)
+    // A drop while switching is an ordinary drop.
+    FakeWebSocket.latest().serverClose(FOLLOW_CLOSE_CODE)
+    FakeWebSocket.latest().drop()
+    expect(socket.switching.value).toBe(false)
+    expect(socket.status.value).toBe('closed')
+    expect(socket.nextRetryAt.value).toBe(Date.now() + 500)
   })
 
   it('reconnects after a drop with doubling delays capped at 8 s', () => {

@@ -7,7 +7,6 @@ same strict model as its WebSocket message and carried out by the same method.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -22,10 +21,12 @@ from townlet.checkpoints import CheckpointCatalog
 from townlet.config import AlertRule, TownletConfig
 from townlet.config.errors import issues_from_validation
 from townlet.learner.trainer import TrainingProgress
-from townlet.live.client_messages import ClientMessageError, parse_client_frame
+from townlet.live.client_messages import ClientMessageError, parse_body, parse_client_frame
 from townlet.live.guard import RequestGuard
-from townlet.live.protocol import PROTOCOL_VERSION
+from townlet.live.protocol import PROTOCOL_VERSION, FollowTrial
+from townlet.live.running import RunningSession
 from townlet.live.session import HISTORY_LENGTH, ControlRefused, LiveSession, TrainingControl
+from townlet.live.sweep_view import SweepFollower, SweepSetup, TrialSetup, trial_config
 from townlet.monitoring.alerts import RuleError
 from townlet.monitoring.metrics import CONTENT_TYPE, exposition
 from townlet.monitoring.monitor import AlertNotice, Monitor
@@ -66,42 +67,72 @@ def create_app(
     monitoring: bool = True,
     training_pid: int | None = None,
     on_alert: Callable[[AlertNotice], None] | None = None,
+    sweep: SweepSetup | None = None,
 ) -> FastAPI:
     """The live server's app. ``page_origins``: where the page itself is served (Vite);
     WebSockets (and control POSTs) from those and from ``config.live.allowed_origins`` are
     accepted. ``run_dir``: the run folder whose records the charts show. ``token``: required
     of every request when set (guard.py). ``monitoring``, ``training_pid``, ``on_alert``: see
-    LiveSession."""
+    LiveSession. ``sweep``: serve a sweep (sweep_view.py): the live view plays one trial at a
+    time, the best unless a viewer picks one, and ``checkpoint_dir``, ``run_dir``,
+    ``training_progress``, ``run_id`` and ``run_name`` are left unused (each trial has its own).
+    """
+
+    def publish(session: LiveSession) -> None:
+        app.state.session = session  # the routes' session; how LiveServerThread reads fatal_error
+
+    def trial_session(
+        trial: TrialSetup, progress: Callable[[], TrainingProgress | None], pid: int | None
+    ) -> LiveSession:
+        assert sweep is not None
+        return LiveSession(
+            trial_config(trial, config),
+            trial.run_dir / "checkpoints",
+            progress,
+            run_dir=trial.run_dir,
+            tensorboard_url=app.state.tensorboard_url,
+            run_id=trial.run_id,
+            run_name=trial.name,
+            monitoring=monitoring,
+            training_pid=pid,
+            on_alert=on_alert,
+            sweep_id=sweep.sweep_id,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        session = LiveSession(
-            config,
-            checkpoint_dir,
-            training_progress,
-            catalog,
-            run_dir=run_dir,
-            training_control=training_control,
-            tensorboard_url=tensorboard_url,
-            run_id=run_id,
-            run_name=run_name,
-            monitoring=monitoring,
-            training_pid=training_pid,
-            on_alert=on_alert,
+        app.state.tensorboard_url = tensorboard_url
+        if sweep is not None:
+            follower = SweepFollower(sweep, trial_session, publish, fallback_pid=training_pid)
+            app.state.sweep = follower
+            await follower.start()
+            try:
+                yield
+            finally:
+                await follower.close()
+            return
+        running = RunningSession(
+            LiveSession(
+                config,
+                checkpoint_dir,
+                training_progress,
+                catalog,
+                run_dir=run_dir,
+                training_control=training_control,
+                tensorboard_url=tensorboard_url,
+                run_id=run_id,
+                run_name=run_name,
+                monitoring=monitoring,
+                training_pid=training_pid,
+                on_alert=on_alert,
+            )
         )
-        app.state.session = session  # also how LiveServerThread reads fatal_error
-        tasks = [asyncio.create_task(session.play_until_fatal(), name="live-play")]
-        if session.monitor is not None:
-            tasks.append(asyncio.create_task(_monitor_forever(session.monitor), name="monitor"))
+        publish(running.session)
+        running.start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await session.close()
+            await running.stop()
 
     docs = config.live.api_docs
     app = FastAPI(
@@ -130,6 +161,7 @@ def create_app(
             "protocol_version": PROTOCOL_VERSION,
             "config": config.name,
             "playing": session.current_model.checkpoint if session.current_model else None,
+            "run_id": session.run_id,  # in a sweep: the trial the live view plays
             "clients": len(session.hub),
         }
         return JSONResponse(body, status_code=503 if error else 200)
@@ -261,10 +293,43 @@ def create_app(
             }
         )
 
+    # ------------------------------------------------------------ a sweep's trials
+    def follower_of(app: FastAPI) -> SweepFollower | None:
+        return getattr(app.state, "sweep", None)
+
+    @app.get("/api/sweep")
+    async def sweep_view() -> JSONResponse:
+        """The sweep's trials (status, figures, learning curve), the mean curve across trials
+        with its 95% band, the best trial and the one the live view plays."""
+        follower = follower_of(app)
+        if follower is None or follower.view is None:
+            return _not_a_sweep()
+        return JSONResponse(follower.view.model_dump(mode="json"))
+
+    @app.post("/api/sweep/follow")
+    async def follow_trial(request: Request) -> JSONResponse:
+        """Body ``{"run": RUN_ID}`` or ``{"run": "best"}``: the trial the live view plays.
+        Its viewers' sockets close with FOLLOW_CLOSE_CODE and reconnect to that trial."""
+        kind = "follow_trial"
+        follower = follower_of(app)
+        if follower is None:
+            return _not_a_sweep()
+        try:
+            body = parse_body(await request.body(), FollowTrial, kind)
+        except ClientMessageError as error:
+            return _refused(422, kind, str(error))
+        try:
+            said = await follower.pick(body.run)
+        except ControlRefused as refusal:
+            return _refused(409, kind, str(refusal))
+        follow = follower.view.follow.model_dump() if follower.view is not None else None
+        return JSONResponse({"ok": True, "request": kind, "message": said, "follow": follow})
+
     @app.websocket("/ws")
     async def live_socket(websocket: WebSocket) -> None:
-        session = session_of(app)
         await websocket.accept()
+        # The session after the handshake: in a sweep it may have changed meanwhile.
+        session = session_of(app)
         session.hub.add(websocket, session.greeting())
         try:
             # receive(), not receive_text(): binary frames must get an answer, not a KeyError.
@@ -298,21 +363,8 @@ def _registry_answer(runs_dir: Path | None, run: str | None) -> JSONResponse:
         registry.close()
 
 
-MONITOR_RESTART_SECONDS = 10.0
-
-
-async def _monitor_forever(monitor: Monitor) -> None:
-    """Monitoring is a convenience: if it crashes, say why, restart it a little later, and
-    never let it take live play down."""
-    while True:
-        try:
-            await monitor.run()
-        except Exception:
-            log.exception(
-                "monitoring failed; restarting it in %.0f s (live play goes on)",
-                MONITOR_RESTART_SECONDS,
-            )
-        await asyncio.sleep(MONITOR_RESTART_SECONDS)
+def _not_a_sweep() -> JSONResponse:
+    return JSONResponse({"ok": False, "error": "this server plays a single run, not a sweep"}, 404)
 
 
 def _monitoring_off() -> JSONResponse:

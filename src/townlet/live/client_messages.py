@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from townlet.live.protocol import CLIENT_MESSAGES, ClientMessage
 
@@ -19,6 +20,7 @@ MAX_NESTING = 8  # a set_speed is 1 deep; json.loads's C recursion limit is ~100
 MAX_NUMBER_DIGITS = 40  # int("9" * 5000) raises; nothing we accept needs more than a few
 
 _EXPECTED_TYPES = ", ".join(sorted(CLIENT_MESSAGES))
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class ClientMessageError(ValueError):
@@ -30,15 +32,7 @@ def parse_client_frame(event: Mapping[str, object]) -> ClientMessage:
     text = event.get("text")
     if not isinstance(text, str):
         raise ClientMessageError("binary frames are not accepted: send JSON as a text frame")
-    size = len(text.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_MESSAGE_BYTES:
-        raise ClientMessageError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
-    if _nesting(text) > MAX_NESTING:
-        raise ClientMessageError(f"message nested too deeply (limit {MAX_NESTING} levels)")
-    try:
-        payload = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
-    except json.JSONDecodeError as error:
-        raise ClientMessageError(f"not valid JSON: {error}") from None
+    payload = _load(text)
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise ClientMessageError('expected a JSON object with a string "type"')
     kind = payload["type"]
@@ -49,6 +43,34 @@ def parse_client_frame(event: Mapping[str, object]) -> ClientMessage:
         return model.model_validate(payload)
     except ValidationError as error:
         raise ClientMessageError(_describe(kind, model, error)) from None
+
+
+def parse_body(raw: bytes, model: type[Body], kind: str) -> Body:
+    """An HTTP request's JSON body as a strict ``model`` (a request with no WebSocket
+    message, e.g. ``follow_trial``), bounded and explained as client frames are."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ClientMessageError("the body must be JSON text (UTF-8)") from None
+    payload = _load(text)
+    if not isinstance(payload, dict):
+        raise ClientMessageError("the body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise ClientMessageError(_describe(kind, model, error)) from None
+
+
+def _load(text: str) -> object:
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise ClientMessageError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
+    if _nesting(text) > MAX_NESTING:
+        raise ClientMessageError(f"message nested too deeply (limit {MAX_NESTING} levels)")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
+    except json.JSONDecodeError as error:
+        raise ClientMessageError(f"not valid JSON: {error}") from None
 
 
 def _nesting(text: str) -> int:
@@ -88,7 +110,7 @@ def _quote(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
-def _describe(kind: str, model: type[ClientMessage], error: ValidationError) -> str:
+def _describe(kind: str, model: type[BaseModel], error: ValidationError) -> str:
     """The first problem, in the words a client author needs."""
     first = error.errors(include_url=False)[0]
     field = ".".join(str(part) for part in first["loc"])

@@ -214,11 +214,13 @@ class Hub:
         if viewer is not None:
             viewer.stop()
 
-    async def close_all(self, timeout: float = 1.0) -> None:
-        """Shutdown: close every socket politely, cutting the ones that do not finish in time."""
+    async def close_all(self, timeout: float = 1.0, code: int = 1001, reason: str = "") -> None:
+        """Close every socket politely, cutting the ones that do not finish in time: on
+        shutdown (1001, going away), or with ``code`` when the viewers should reconnect at once
+        (FOLLOW_CLOSE_CODE: the live view now plays another trial of the sweep)."""
         viewers = list(self._viewers.values())
         self._viewers.clear()
-        closing = [self._spawn(self._close(viewer, timeout)) for viewer in viewers]
+        closing = [self._spawn(self._close(viewer, timeout, code, reason)) for viewer in viewers]
         pending = [*closing, *self._background]
         if pending:
             await asyncio.wait(pending, timeout=timeout + 0.5)
@@ -240,10 +242,12 @@ class Hub:
         else:  # not served by our thread: the best ASGI offers, in the background
             self._spawn(self._close(viewer, timeout=1.0))
 
-    async def _close(self, viewer: _Viewer, timeout: float) -> None:
+    async def _close(
+        self, viewer: _Viewer, timeout: float, code: int = 1001, reason: str = ""
+    ) -> None:
         viewer.stop()
         try:
-            await asyncio.wait_for(viewer.websocket.close(code=1001), timeout)
+            await asyncio.wait_for(viewer.websocket.close(code=code, reason=reason), timeout)
         except Exception:  # already closed, or stuck behind unread data
             abort = viewer.websocket.scope.get(ABORT_SCOPE_KEY)
             if callable(abort):

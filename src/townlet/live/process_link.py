@@ -21,6 +21,7 @@ from pathlib import Path
 
 from townlet.config import TownletConfig
 from townlet.learner.trainer import TrainingProgress
+from townlet.live.sweep_view import SweepSetup
 
 # training -> server
 PROGRESS = "progress"  # TrainingProgress | None
@@ -52,6 +53,9 @@ class LiveServerSetup:
     training_controllable: bool
     token: str | None = None
     monitoring: bool = True  # off only to measure what monitoring costs (benchmarks)
+    # A sweep's trials (run_demo.py --runs): the server follows one at a time (sweep_view.py)
+    # and the fields above that name one run's folder describe none.
+    sweep: SweepSetup | None = None
 
 
 class Link:

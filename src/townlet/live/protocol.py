@@ -63,6 +63,10 @@ class WorldFacts(BaseModel):
     evaluation: EvaluationFacts
 
 
+# The WebSocket close code that says "the live view now plays another trial of the sweep":
+# the page reconnects at once and is greeted by the new trial's session (private-use range).
+FOLLOW_CLOSE_CODE = 4001
+
 # Bumped whenever a message changes shape; the page compares it with its own (a page and a
 # trainer from different Townlet versions say so instead of misreading each other).
 PROTOCOL_VERSION = 1
@@ -86,6 +90,9 @@ class Hello(_Message):
     tensorboard_url: str | None = None  # where TensorBoard serves this run, when started
     run_id: str | None = None  # the run's id in the registry (townlet status ID)
     run_name: str | None = None
+    # Set when this run is a trial of a sweep (run_demo.py --runs): GET /api/sweep lists the
+    # trials, and POST /api/sweep/follow picks which one the live view plays.
+    sweep_id: str | None = None
 
 
 class ModelLoaded(_Message):
@@ -379,6 +386,15 @@ class StartCompare(_Control):
 
 class StopCompare(_Control):
     type: Literal["stop_compare"]
+
+
+class FollowTrial(_Control):
+    """HTTP only (``POST /api/sweep/follow``): which trial of the sweep the live view plays;
+    "best" follows whichever trial is best, as the server does until a trial is picked."""
+
+    run: str = Field(
+        min_length=1, max_length=64, description='must be the run id of a trial, or "best"'
+    )
 
 
 ClientMessage = (

@@ -73,8 +73,10 @@ def serve(listener: socket.socket, link: Link) -> int:
     if kind != "setup" or not isinstance(setup, LiveServerSetup):
         raise RuntimeError(f"expected the server's setup first, got {kind!r}")
     training = RemoteTraining(link, setup.progress)
-    catalog = CheckpointCatalog(setup.checkpoint_dir, setup.obs_dim)
-    catalog.watch_pins(lambda pinned: link.send(link_messages.PINS, pinned))
+    catalog = None
+    if setup.sweep is None:  # a sweep's trials train elsewhere: no pins to hand back
+        catalog = CheckpointCatalog(setup.checkpoint_dir, setup.obs_dim)
+        catalog.watch_pins(lambda pinned: link.send(link_messages.PINS, pinned))
     app = create_app(
         setup.config,
         setup.checkpoint_dir,
@@ -89,8 +91,10 @@ def serve(listener: socket.socket, link: Link) -> int:
         token=setup.token,
         monitoring=setup.monitoring,
         # Our parent is the training process: /metrics and the system panel measure it too.
+        # (A sweep's: its driver, until the followed trial's own process is known.)
         training_pid=os.getppid(),
         on_alert=lambda notice: link.send(link_messages.ALERT, notice),
+        sweep=setup.sweep,
     )
     server = LiveServerThread(app, listener)
     server.start(timeout=60.0)

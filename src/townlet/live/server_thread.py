@@ -214,6 +214,7 @@ class LiveServerThread:
 
     def set_tensorboard_url(self, url: str | None) -> None:
         """Where TensorBoard serves, for the page's link (pages connecting from now on)."""
+        self.app.state.tensorboard_url = url  # for the sessions of a sweep's next trials
         session = getattr(self.app.state, "session", None)
         if session is not None:
             session.tensorboard_url = url

@@ -93,8 +93,10 @@ class LiveSession:
         monitoring: bool = True,
         training_pid: int | None = None,
         on_alert: Callable[[AlertNotice], None] | None = None,
+        sweep_id: str | None = None,
     ) -> None:
-        """``monitoring``: system samples, their history, alert rules and /metrics (off only
+        """``sweep_id``: the sweep this run is a trial of (the page then shows the sweep).
+        ``monitoring``: system samples, their history, alert rules and /metrics (off only
         to measure what they cost). ``training_pid``: the training process, when it is another
         one (its CPU and memory are measured too). ``on_alert``: told of each alert that fires
         or resolves (the training process records them)."""
@@ -105,7 +107,7 @@ class LiveSession:
         self.training_progress = training_progress
         self.training_control = training_control
         self.tensorboard_url = tensorboard_url
-        self.run_id, self.run_name = run_id, run_name
+        self.run_id, self.run_name, self.sweep_id = run_id, run_name, sweep_id
         self.records = RunHistory(run_dir)
         self.steps_per_second = config.live.steps_per_second
         self.play_paused = False
@@ -325,7 +327,9 @@ class LiveSession:
     def greeting(self) -> list[str]:
         hello = self.player.hello(
             self.steps_per_second, HISTORY_LENGTH, self.tensorboard_url
-        ).model_copy(update={"run_id": self.run_id, "run_name": self.run_name})
+        ).model_copy(
+            update={"run_id": self.run_id, "run_name": self.run_name, "sweep_id": self.sweep_id}
+        )
         messages: list[str] = [
             hello.to_json(),
             History(episodes=list(self.history)).to_json(),
@@ -497,3 +501,4 @@ class LiveSession:
         await self.hub.close_all(code=code, reason=reason)
         if self.monitor is not None:
             await asyncio.to_thread(self.monitor.close)
+        await asyncio.to_thread(self.records.close)  # history.sqlite, after the monitor's use

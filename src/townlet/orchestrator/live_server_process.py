@@ -49,10 +49,12 @@ class LiveServerProcess:
         sock: socket.socket,
         training_progress: Callable[[], TrainingProgress | None],
         training_control: TrainingControl | None,
-        catalog: CheckpointCatalog,
+        catalog: CheckpointCatalog | None,
         on_alert: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """``on_alert``: told (on the relay thread) of each alert that fires or resolves."""
+        """``catalog``: the trainer's, where the checkpoints the server plays are pinned (None
+        for a sweep: its trials train in other processes). ``on_alert``: told (on the relay
+        thread) of each alert that fires or resolves."""
         self.setup = setup
         self.on_alert = on_alert
         self.socket = sock
@@ -129,14 +131,15 @@ class LiveServerProcess:
                 break
             self._handle(kind, payload)
         # The child is gone (or going): what it held is not played any more.
-        self.catalog.replace_pins(PIN_PREFIX, ())
+        if self.catalog is not None:
+            self.catalog.replace_pins(PIN_PREFIX, ())
 
     def _handle(self, kind: str, payload: object) -> None:
         if kind == link_messages.LOG and isinstance(payload, logging.LogRecord):
             logger = logging.getLogger(payload.name)
             if logger.isEnabledFor(payload.levelno):
                 logger.handle(payload)
-        elif kind == link_messages.PINS and isinstance(payload, set):
+        elif kind == link_messages.PINS and isinstance(payload, set) and self.catalog is not None:
             self.catalog.replace_pins(PIN_PREFIX, payload)
         elif kind == link_messages.STARTED:
             self._started.set()

@@ -308,25 +308,7 @@ class Orchestrator:
         """The shutdown order, in one place; a second Ctrl+C shortens every step."""
         if self.tracker is not None:
             self.tracker.stopping()
-        self.training.stop(timeout=0)  # ask; the wait below watches for a second Ctrl+C
-        if not self._wait(lambda: not self.training.alive, TRAINING_STOP_TIMEOUT):
-            self.failed = True
-            if self.force.is_set():
-                log.error("second Ctrl+C: not waiting for training to finish its final save")
-            else:
-                log.error("training did not stop within %.0f s", TRAINING_STOP_TIMEOUT)
-        elif self.training.final_save_error is not None:
-            log.error(
-                "training stopped; final checkpoint NOT written (%s); "
-                "newest saved checkpoint is %s",
-                self.training.final_save_error,
-                self.training.newest_checkpoint or "none",
-            )
-            self.failed = True
-        elif self.training.final_checkpoint is not None:
-            log.info(
-                "training stopped; final checkpoint written: %s", self.training.final_checkpoint
-            )
+        self._stop_training()
         if self.evaluator is not None:
             timeout = FORCED_STOP_TIMEOUT if self.force.is_set() else EVALUATOR_STOP_TIMEOUT
             if not self.evaluator.stop(timeout):
@@ -357,6 +339,29 @@ class Orchestrator:
         ):
             if gone:
                 self._note_component(name, False)
+
+    def _stop_training(self) -> None:
+        """Training finishes its step and writes its final checkpoint; a second Ctrl+C stops
+        the wait."""
+        self.training.stop(timeout=0)  # ask; the wait below watches for a second Ctrl+C
+        if not self._wait(lambda: not self.training.alive, TRAINING_STOP_TIMEOUT):
+            self.failed = True
+            if self.force.is_set():
+                log.error("second Ctrl+C: not waiting for training to finish its final save")
+            else:
+                log.error("training did not stop within %.0f s", TRAINING_STOP_TIMEOUT)
+        elif self.training.final_save_error is not None:
+            log.error(
+                "training stopped; final checkpoint NOT written (%s); "
+                "newest saved checkpoint is %s",
+                self.training.final_save_error,
+                self.training.newest_checkpoint or "none",
+            )
+            self.failed = True
+        elif self.training.final_checkpoint is not None:
+            log.info(
+                "training stopped; final checkpoint written: %s", self.training.final_checkpoint
+            )
 
     # ------------------------------------------------------------ the record
     def _note_component(self, name: str, started: bool, **fields: object) -> None:

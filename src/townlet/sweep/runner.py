@@ -82,20 +82,12 @@ class SweepRefused(RuntimeError):
 def run_sweep(options: SweepOptions) -> int:
     """The whole sweep; 0 when no trial failed, 1 when one did, 2 for bad input."""
     try:
-        plan = _plan(options)
+        plan = plan_sweep(options)
         connection = connect(options.ray_address, num_cpus=os.cpu_count())
     except (SweepRefused, PlanError, ClusterError) as error:
         log.error("%s", error)
         return 2
     try:
-        fit = check_fits(capacity(), options.cpus_per_run, options.gpus_per_run, options.parallel)
-        if fit < options.parallel:
-            log.info(
-                "--parallel %d, but only %d trial(s) fit on the cluster at once; "
-                "Ray runs the others as places free up",
-                options.parallel,
-                fit,
-            )
         driver = SweepDriver(options, plan, connection)
         return driver.run()
     except ClusterError as error:
@@ -107,7 +99,8 @@ def run_sweep(options: SweepOptions) -> int:
             log.info("Ray stopped (it was started for this sweep)")
 
 
-def _plan(options: SweepOptions) -> SweepPlan:
+def plan_sweep(options: SweepOptions) -> SweepPlan:
+    """Every trial's config, checked before Ray starts; SweepRefused or PlanError if bad."""
     if options.parallel < 1:
         raise SweepRefused(f"--parallel {options.parallel}: give at least 1")
     if options.cpus_per_run <= 0:
@@ -145,6 +138,15 @@ def _plan(options: SweepOptions) -> SweepPlan:
 
 class SweepDriver:
     def __init__(self, options: SweepOptions, plan: SweepPlan, connection: RayConnection) -> None:
+        """ClusterError if a trial fits on no node of the cluster."""
+        fit = check_fits(capacity(), options.cpus_per_run, options.gpus_per_run, options.parallel)
+        if fit < options.parallel:
+            log.info(
+                "--parallel %d, but only %d trial(s) fit on the cluster at once; "
+                "Ray runs the others as places free up",
+                options.parallel,
+                fit,
+            )
         self.options = options
         self.plan = plan
         self.connection = connection
@@ -153,7 +155,7 @@ class SweepDriver:
         self.stop_reason = "Ctrl+C"
         self.stopping = False
         self.outcomes: dict[int, TrialOutcome] = {}
-        self.registry = Registry(options.runs_dir)
+        self._registry: Registry | None = None
         self.sweep_id = new_sweep_id()
         storage = options.storage or options.runs_dir
         self.sweep_dir = storage / "sweeps" / self.sweep_id
@@ -180,33 +182,70 @@ class SweepDriver:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    @property
+    def registry(self) -> Registry:
+        """Opened on first use by the thread that uses it (SQLite connections stay in theirs)."""
+        if self._registry is None:
+            self._registry = Registry(self.options.runs_dir)
+        return self._registry
+
+    def release_registry(self) -> None:
+        """Close this thread's connection: the driver goes on in another thread
+        (``run_demo.py --runs``, whose main thread serves the page; see sweep_page.py)."""
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+    def request_stop(self, reason: str) -> None:
+        """Stop the sweep as on Ctrl+C (from another thread: the page's orchestrator)."""
+        if not self.stop_requested.is_set():
+            self.stop_reason = reason
+        self.stop_requested.set()
+
+    def kill(self) -> None:
+        """As a second Ctrl+C: stop waiting, end the trials' processes now."""
+        self.stop_requested.set()
+        self.force.set()
+
     # ----------------------------------------------------------------- run
     def run(self) -> int:
         with self._captured_signals():
-            self._register()
-            from townlet.sweep.registry_link import start_registry_service
+            self.register()
+            self.schedule()
+        return self.conclude()
 
-            service = start_registry_service(self.options.runs_dir)
-            log.info(
-                "sweep %s: %d trial(s) of %s (%d seed(s) x %d setting(s)), up to %d at once, "
-                "on %s; writing to %s",
-                self.sweep_id,
-                len(self.specs),
-                self.plan.config.name,
-                len(self.plan.seeds),
-                len(self.plan.settings),
-                self.options.parallel,
-                "a local Ray" if self.connection.started_here else self.connection.address,
-                self.sweep_dir,
-            )
-            log.info(
-                "follow it with `townlet list`; stop it with Ctrl+C or `townlet stop %s`",
-                self.sweep_id,
-            )
-            try:
-                self._schedule(service)
-            finally:
-                self._finish_unstarted()
+    def register(self) -> None:
+        """The sweep's row and one ``starting`` row per trial (``specs`` from then on)."""
+        self._register()
+
+    def schedule(self) -> None:
+        """Run the trials, at most ``--parallel`` at once, until all end or the sweep stops."""
+        from townlet.sweep.registry_link import start_registry_service
+
+        service = start_registry_service(self.options.runs_dir)
+        log.info(
+            "sweep %s: %d trial(s) of %s (%d seed(s) x %d setting(s)), up to %d at once, "
+            "on %s; writing to %s",
+            self.sweep_id,
+            len(self.specs),
+            self.plan.config.name,
+            len(self.plan.seeds),
+            len(self.plan.settings),
+            self.options.parallel,
+            "a local Ray" if self.connection.started_here else self.connection.address,
+            self.sweep_dir,
+        )
+        log.info(
+            "follow it with `townlet list`; stop it with Ctrl+C or `townlet stop %s`",
+            self.sweep_id,
+        )
+        try:
+            self._schedule(service)
+        finally:
+            self._finish_unstarted()
+
+    def conclude(self) -> int:
+        """Write the results and the sweep's ending; 0 unless a trial failed or was killed."""
         return self._conclude()
 
     def _register(self) -> None:
@@ -491,7 +530,7 @@ class SweepDriver:
             )
         except RegistryError as error:
             log.warning("%s", error)
-        self.registry.close()
+        self.release_registry()
         print(markdown_table(rows), flush=True)
         log.info(
             "sweep %s %s (%s); results in %s (results.md, results.csv, results.svg); "
