@@ -48,7 +48,7 @@ def _across(values: list[float]) -> str:
     return f"{interval.mean:.1f} | {band} | {min(values):.0f}-{max(values):.0f}"
 
 
-def document(outcomes: list[TrialOutcome], title: str, source: str) -> str:
+def document(outcomes: list[TrialOutcome], title: str, source: str, targets: bool = True) -> str:
     usable = [o for o in outcomes if o.evaluations]
     milestones = sorted({e.milestone for o in usable for e in o.evaluations if e.milestone})
     seeds = [o.seed for o in usable]
@@ -102,8 +102,9 @@ def document(outcomes: list[TrialOutcome], title: str, source: str) -> str:
                 f"{long.share_at_cap if long else 0:.0%})"
             )
         lines.append(f"| {_steps(milestone)} | " + " | ".join(cells) + " |")
-    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    lines += _targets(usable, milestones)
+    if targets:
+        lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+        lines += _targets(usable, milestones)
     return "\n".join(lines) + "\n"
 
 
@@ -151,8 +152,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--title", default="Level 1 over seeds: greedy survival at milestones")
     parser.add_argument("--source", default="the default config")
+    parser.add_argument(
+        "--no-targets", action="store_true", help="leave out level 1's targets (other levels)"
+    )
     args = parser.parse_args()
-    text = document(load_outcomes(args.sweep_dir), args.title, args.source)
+    text = document(
+        load_outcomes(args.sweep_dir), args.title, args.source, targets=not args.no_targets
+    )
     print(text)
     if args.output:
         args.output.write_text(text)
