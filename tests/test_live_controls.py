@@ -295,6 +295,28 @@ def test_live_play_follows_the_best_evaluated_checkpoint_by_default(
             wait_for(lambda: get(server, "/health")[1]["playing"] == best.name, 10, "best again")
 
 
+def test_following_the_best_the_server_reads_and_lists_new_checkpoints_itself(
+    tmp_path: Path, trainer: DQNTrainer
+) -> None:
+    """As run_demo.py runs it: the server's catalog is its own (another process), so it learns
+    of new files only by reading them. A better checkpoint written later must be listed and
+    played, not the untrained first one that was evaluated first."""
+    first = trainer.last_saved
+    assert first is not None
+    evaluations = tmp_path / "run" / "evaluations.jsonl"
+    append_evaluation(evaluations, _evaluation(first.name, 9.0))
+    with live_server(trainer, run_dir=tmp_path / "run", own_catalog=True) as server:
+        wait_for(lambda: get(server, "/api/checkpoints")[1]["best"] == first.name, 10, "first")
+        trainer.episode, trainer.env_step = 5, 1030
+        better = trainer.save()
+        trainer.episode, trainer.env_step = 9, 1100
+        newest = trainer.save()
+        append_evaluation(evaluations, _evaluation(better.name, 24.0))
+        wait_for(lambda: get(server, "/health")[1]["playing"] == better.name, 10, "the better")
+        listed = [c["name"] for c in get(server, "/api/checkpoints")[1]["items"]]
+        assert listed == [first.name, better.name, newest.name]
+
+
 def _evaluation(name: str, mean: float) -> EvaluationPoint:
     step = checkpoint_order(Path(name))
     assert step is not None

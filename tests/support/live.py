@@ -49,14 +49,17 @@ def live_server(
     controls: bool = False,
     token: str | None = None,
     host: str = "127.0.0.1",
+    own_catalog: bool = False,
 ) -> Iterator[LiveServerThread]:
-    """``controls``: the server may pause and resume ``trainer`` (as in run_demo.py)."""
+    """``controls``: the server may pause and resume ``trainer`` (as in run_demo.py).
+    ``own_catalog``: the server keeps its own catalog and learns of files only by reading
+    them, as in run_demo.py, where it is another process; by default it shares the trainer's."""
     app = create_app(
         trainer.config,
         trainer.checkpoint_dir,
         trainer.progress,
         page_origins=page_origins,
-        catalog=trainer.catalog,
+        catalog=None if own_catalog else trainer.catalog,
         run_dir=run_dir,
         training_control=trainer if controls else None,
         token=token,

@@ -19,7 +19,13 @@ from typing import Protocol
 
 from starlette.websockets import WebSocket
 
-from townlet.checkpoints import CheckpointCatalog, CheckpointError, checkpoint_order
+from townlet.checkpoints import (
+    CheckpointCatalog,
+    CheckpointError,
+    CheckpointMissingError,
+    RejectedCheckpoint,
+    checkpoint_order,
+)
 from townlet.config import TownletConfig
 from townlet.evaluation.best import best_of
 from townlet.learner.trainer import TrainingProgress
@@ -457,9 +463,26 @@ class LiveSession:
 
     async def _follow_checkpoints(self) -> None:
         if self.follow == "newest":
-            await self._look_for_checkpoint()
-        elif self.follow == "best":
+            await self._look_for_checkpoint()  # reads each new file, so the list shows it
+            return
+        # Not playing the newest, the server still reads each new file once: the picker lists
+        # only files known to read, and the best is chosen among them.
+        await asyncio.to_thread(self._judge_new_checkpoints)
+        if self.follow == "best":
             await self._look_for_best()
+
+    def _judge_new_checkpoints(self) -> None:
+        judged = set(self.catalog.readable())
+        for path in self.catalog.candidates():
+            if path in judged:
+                continue
+            try:
+                self.catalog.read(path)
+            except RejectedCheckpoint as rejection:
+                if rejection.first_time:
+                    log.warning("skipping checkpoint: %s", rejection.reason)
+            except CheckpointMissingError:
+                pass  # pruned while we looked
 
     async def _look_for_best(self) -> None:
         """Hand the best evaluated checkpoint to the player (from the next episode) when it
