@@ -160,6 +160,14 @@ class Lines:
         self._thread.join(DEADLINE)
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl+C as a command in a terminal's foreground gets it, whatever this process has: a
+    CI that runs pytest in the background of a non-interactive shell ignores SIGINT, and its
+    children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def townlet_process(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "townlet", *args],
@@ -167,6 +175,7 @@ def townlet_process(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        preexec_fn=_as_in_a_terminal,
     )
 
 
