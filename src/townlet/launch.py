@@ -29,6 +29,15 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _quiet_about_interrupts(unraisable: sys.UnraisableHookArgs) -> None:
+    """A Ctrl+C that lands inside a callback Python cannot raise from (an import's module-lock
+    cleanup, a weakref's callback) is reported as "Exception ignored" with a traceback. It is
+    recorded above and acted on (``interrupted_while_starting``): say nothing of it."""
+    if unraisable.exc_type is KeyboardInterrupt:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def interrupted_while_starting() -> bool:
     """A Ctrl+C or SIGTERM came before the orchestrator took the signals over, even if some
     library's import swallowed the KeyboardInterrupt it raised (the run must still stop)."""
@@ -38,6 +47,7 @@ def interrupted_while_starting() -> bool:
 def launch(argv: list[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    sys.unraisablehook = _quiet_about_interrupts
     try:
         from townlet.cli import main
 
