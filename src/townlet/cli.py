@@ -214,6 +214,18 @@ def claim_port(port: int, flag: str, stop_leftover: bool, host: str = "127.0.0.1
     return bind_socket(host, port, flag=flag)
 
 
+def claim_demo_ports(
+    settings: ServerSettings, with_frontend: bool, stop_leftover: bool
+) -> socket.socket:
+    """The page's port checked free (Vite binds it itself) and the live server's bound: a busy
+    one is said before anything slow starts. The bound socket is the caller's."""
+    if with_frontend:
+        claim_port(
+            settings.frontend_port, "--frontend-port", stop_leftover, host=settings.host
+        ).close()
+    return claim_port(settings.inference_port, "--port", stop_leftover, host=settings.host)
+
+
 def _user_agrees(question: str) -> bool:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
@@ -405,13 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         args.checkpoint_dir = continued_dir / "checkpoints"
     api_socket = None
     try:
-        if not args.no_frontend:
-            claim_port(
-                settings.frontend_port, "--frontend-port", args.stop_leftover, host=settings.host
-            ).close()
-        api_socket = claim_port(
-            settings.inference_port, "--port", args.stop_leftover, host=settings.host
-        )
+        api_socket = claim_demo_ports(settings, not args.no_frontend, args.stop_leftover)
         device = resolve_device(config.training.device)
         check_memory_budget(config, device, source=str(args.config))
         if args.fresh and args.checkpoint_dir is not None:

@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from townlet.cli import announce_where_served, claim_port, page_origins
+from townlet.cli import announce_where_served, claim_demo_ports, page_origins
 from townlet.config import ConfigError
 from townlet.live.process_link import LiveServerSetup
 from townlet.live.server_thread import BindError
@@ -95,13 +95,7 @@ def run_with_page(options: SweepOptions, args: argparse.Namespace) -> int:
     # The ports before Ray (it takes seconds to start): a busy one is said at once.
     api_socket = None
     try:
-        if not args.no_frontend:
-            claim_port(
-                settings.frontend_port, "--frontend-port", args.stop_leftover, host=settings.host
-            ).close()
-        api_socket = claim_port(
-            settings.inference_port, "--port", args.stop_leftover, host=settings.host
-        )
+        api_socket = claim_demo_ports(settings, not args.no_frontend, args.stop_leftover)
         connection = connect(options.ray_address, num_cpus=os.cpu_count())
     except (BindError, ClusterError) as error:
         if api_socket is not None:
