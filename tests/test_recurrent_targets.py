@@ -59,3 +59,56 @@ def test_a_death_does_not_bootstrap() -> None:
     _, targets, learn = recurrent_td_targets(_batch(terminated=True), network, network, GAMMA, 1)
     assert float(targets[0, END]) == 1.0
     assert learn[0].tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]  # burn-in, then up to the death
+
+
+def _by_hand(network: GruQNetwork, batch: SequenceBatch, step: int) -> float:
+    """Greedy value after ``step``, the network run from the sequence's start up to it."""
+    sequence = torch.cat(
+        [batch.observations[:, : step + 1], batch.next_observations[:, step : step + 1]], 1
+    )
+    with torch.no_grad():
+        q_values, _ = network(sequence, network.initial_state(1, torch.device("cpu")))
+    return float(q_values[0, -1].max())
+
+
+def test_n_step_returns_sum_rewards_and_stop_at_an_end_or_the_sequences_end() -> None:
+    torch.manual_seed(1)
+    network = GruQNetwork(OBS, ACTIONS, [8])
+    batch = _batch(terminated=True)  # a death at step END = 2 of 0..4
+    batch.rewards[0] = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
+    _, targets, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, n_step=3)
+    # Step 0: three rewards up to the death, nothing after it.
+    assert abs(float(targets[0, 0]) - (1 + GAMMA * 2 + GAMMA**2 * 4)) < 1e-5
+    # Step 1: two rewards, the second the death's.
+    assert abs(float(targets[0, 1]) - (2 + GAMMA * 4)) < 1e-5
+
+
+def test_n_step_returns_bootstrap_where_the_sampled_sequence_ends() -> None:
+    torch.manual_seed(1)
+    network = GruQNetwork(OBS, ACTIONS, [8])
+    batch = _batch(terminated=False)
+    batch.dones[0] = False  # one episode throughout
+    batch.next_observations[0, END] = batch.observations[0, END + 1]
+    batch.rewards[0] = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0])
+    _, targets, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, n_step=3)
+    expected = 8 + GAMMA * 16 + GAMMA**2 * _by_hand(network, batch, 4)
+    assert abs(float(targets[0, 3]) - expected) < 1e-4
+    expected = 1 + GAMMA * 2 + GAMMA**2 * 4 + GAMMA**3 * _by_hand(network, batch, 2)
+    assert abs(float(targets[0, 0]) - expected) < 1e-4
+
+
+def test_n_step_returns_bootstrap_past_the_step_cap() -> None:
+    torch.manual_seed(1)
+    network = GruQNetwork(OBS, ACTIONS, [8])
+    batch = _batch(terminated=False)  # the cap at step END
+    _, targets, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, n_step=3)
+    expected = 1 + GAMMA + GAMMA**2 * (1 + GAMMA * _value_after_end(network, batch))
+    assert abs(float(targets[0, 0]) - expected) < 1e-5
+
+
+def test_one_step_is_the_plain_target() -> None:
+    torch.manual_seed(1)
+    network = GruQNetwork(OBS, ACTIONS, [8])
+    batch = _batch(terminated=False)
+    _, one, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, n_step=1)
+    assert abs(float(one[0, 0]) - (1 + GAMMA * _by_hand(network, batch, 0))) < 1e-5

@@ -6,7 +6,13 @@ loss. At that end a death does not bootstrap, but the step cap does, as the feed
 learner's n-step targets do: the agent cannot see the cap coming, so treating it as death
 would teach it that a long life is worth no more than the ticks left before the cap. The
 bootstrap is read from the episode's own last observation, with the recurrent state that
-episode built. n-step returns are not used here.
+episode built.
+
+With ``n_step`` above 1 a step's target sums up to n rewards before it bootstraps: fewer where
+its episode ends first (a death then adds nothing after its reward, the cap adds the value of
+the episode's last observation) or where the sampled sequence runs out (it bootstraps from its
+last step). Longer returns carry a reward back n ticks per update instead of one, which
+matters where an effort pays only after several ticks (level 3's multi-tick interactions).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ def recurrent_td_targets(
     target: GruQNetwork,
     gamma: float,
     burn_in: int,
+    n_step: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Q of the actions taken [B, L], their double-DQN targets [B, L], which steps learn
     [B, L] as 0/1). Only the first tensor carries gradients."""
@@ -40,9 +47,41 @@ def recurrent_td_targets(
         target_all, _ = target(inputs, initial)
         next_actions = greedy_actions(q_all[:, 1:].detach(), batch.next_masks)
         next_value = target_all[:, 1:].gather(2, next_actions.unsqueeze(2)).squeeze(2)
-        targets = batch.rewards + gamma * (~batch.terminated).float() * next_value
+        # What follows step t when the return stops there: nothing after a death.
+        bootstrap = (~batch.terminated).float() * next_value
+        targets = _n_step_targets(batch.rewards, bootstrap, batch.dones, gamma, n_step)
         # Learn on a step only if no episode ended before it within this sequence.
         ended_before = torch.cumsum(batch.dones.long(), dim=1) - batch.dones.long()
         learn = (ended_before == 0).float()
         learn[:, :burn_in] = 0.0
     return q_taken, targets, learn
+
+
+def _n_step_targets(
+    rewards: torch.Tensor,
+    bootstrap: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+    n_step: int,
+) -> torch.Tensor:
+    """[B, L] returns of up to ``n_step`` rewards from each step, stopping after the step that
+    ends an episode, at the sequence's end, or after n rewards, where ``bootstrap`` (the
+    value after that step) closes it."""
+    batch_size, length = rewards.shape
+    pad = n_step - 1
+    # Padded past the sequence's end as an ended episode, so no return runs off it.
+    rewards = torch.nn.functional.pad(rewards, (0, pad))
+    bootstrap = torch.nn.functional.pad(bootstrap, (0, pad))
+    stops = torch.nn.functional.pad(dones, (0, pad), value=True)
+    stops[:, length - 1] = True
+    returns = torch.zeros(batch_size, length, device=rewards.device)
+    running = torch.ones(batch_size, length, dtype=torch.bool, device=rewards.device)
+    for k in range(n_step):
+        discount = gamma**k
+        step_rewards = rewards[:, k : k + length]
+        ends_here = stops[:, k : k + length] | (k == n_step - 1)
+        returns += (
+            running * discount * (step_rewards + gamma * (ends_here * bootstrap[:, k : k + length]))
+        )
+        running = running & ~ends_here
+    return returns

@@ -308,6 +308,7 @@ class DQNTrainer:
             self.target,  # type: ignore[arg-type]
             settings.gamma,
             settings.burn_in,
+            settings.n_step,
         )
         losses = F.huber_loss(q_taken, targets, delta=settings.huber_delta, reduction="none")
         return (losses * learn).sum() / learn.sum().clamp_min(1.0)
