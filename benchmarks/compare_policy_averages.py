@@ -51,7 +51,18 @@ GOOD_LONG_SHARE = 0.9  # the issue's share of episodes reaching the long cap
 
 
 def _label(decay: float) -> str:
+    if decay < 0:  # a decay whose horizon grows as the learning rate falls
+        return f"{-decay:g} x lr0/lr"
     return "online" if decay == 0 else f"{decay:g}"
+
+
+def _decay_now(decay: float, trainer: DQNTrainer) -> float:
+    """A negative decay -d means: 1 - (1 - d) * lr / lr0, so the average spans as much
+    weight movement late in training, when each update is smaller, as it did at the start."""
+    if decay >= 0:
+        return decay
+    scale = trainer.learning_rate / trainer.settings.learning_rate
+    return 1.0 - (1.0 + decay) * scale
 
 
 def run(args: argparse.Namespace) -> None:
@@ -80,7 +91,8 @@ def run(args: argparse.Namespace) -> None:
                 last_update = trainer.update_step
                 with torch.no_grad():
                     for decay, params in average_params.items():
-                        torch._foreach_lerp_(params, online_params, 1.0 - decay)
+                        weight = 1.0 - _decay_now(decay, trainer)
+                        torch._foreach_lerp_(params, online_params, weight)
             if trainer.env_step < next_snapshot and trainer.env_step < total:
                 continue
             train_seconds += time.monotonic() - started
@@ -220,7 +232,12 @@ def main() -> None:
     one.add_argument("--env-steps", default="57M")
     one.add_argument("--every", default="1M")
     one.add_argument("--start", default="2M", help="the first snapshot")
-    one.add_argument("--decays", default="0.9995,0.9998,0.9999", help="comma-separated")
+    one.add_argument(
+        "--decays",
+        default="0.9995,0.9998,0.9999",
+        help="comma-separated; -D: decay D at the first learning rate, its horizon growing "
+        "as the learning rate falls",
+    )
     one.add_argument("--set", action="append", default=[], help="KEY=VALUE, as townlet sweep's")
     one.add_argument("--out", type=Path, required=True)
     many = commands.add_parser("report", help="tables from the runs' JSON files")

@@ -183,6 +183,27 @@ def test_checkpoints_play_a_moving_average_of_the_online_weights(tmp_path: Path)
     assert any(not torch.equal(online[name], averaged[name]) for name in online)
 
 
+def test_the_average_can_take_smaller_shares_as_the_learning_rate_falls(tmp_path: Path) -> None:
+    """Followed by the learning rate, an update's share is (1 - decay) * lr / learning_rate:
+    a quarter of it once the rate has fallen to a quarter."""
+    config = tiny_config(
+        policy_average_decay=0.9,
+        policy_average_follows_learning_rate=True,
+        learning_rate=0.0004,
+        learning_rate_end=0.0001,
+        learning_rate_decay_steps=64,
+    )
+    trainer = DQNTrainer(config, CPU, tmp_path)
+    run_steps(trainer, 20)  # 320 env steps: past the decay, the rate is at its end
+    assert trainer.learning_rate == pytest.approx(0.0001)
+    before = [p.clone() for p in trainer.policy.parameters()]
+    trainer.update()
+    for old, new, online in zip(
+        before, trainer.policy.parameters(), trainer.online.parameters(), strict=True
+    ):
+        assert torch.allclose(new, 0.975 * old + 0.025 * online, atol=1e-6)
+
+
 def test_without_averaging_the_online_weights_are_played(tmp_path: Path) -> None:
     trainer = DQNTrainer(tiny_config(policy_average_decay=0.0), CPU, tmp_path)
     run_steps(trainer, 20)

@@ -349,6 +349,10 @@ class TrainingConfig(_Model):
     # of the online weights with this decay per gradient update; 0 plays the online weights.
     # See benchmarks/results/collapse_diagnosis.md for why.
     policy_average_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    # True: that decay holds at the first learning rate, and each update's share of the
+    # average shrinks with the learning rate (1 - decay) * lr / learning_rate, so the average
+    # spans as much weight movement once updates are small as it did at the start.
+    policy_average_follows_learning_rate: bool = False
     double_dqn: bool = True
     huber_delta: PosFloat = 1.0
     max_grad_norm: PosFloat = 10.0

@@ -273,10 +273,13 @@ class DQNTrainer:
     def _average_policy(self) -> None:
         if self.policy is self.online:
             return
-        decay = self.settings.policy_average_decay
+        settings = self.settings
+        share = 1.0 - settings.policy_average_decay
+        if settings.policy_average_follows_learning_rate:
+            share *= self.learning_rate / settings.learning_rate
         policy, online = self._averaged
         # One fused op for every tensor: a few microseconds next to the update it follows.
-        torch._foreach_lerp_(policy, online, 1.0 - decay)
+        torch._foreach_lerp_(policy, online, share)
 
     def _feed_forward_loss(self) -> torch.Tensor:
         settings = self.settings
