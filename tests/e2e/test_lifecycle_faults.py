@@ -132,23 +132,29 @@ def _listening(port: int) -> bool:
 def test_ctrl_c_while_starting_is_one_line_and_leaves_nothing(
     tmp_path: Path, after_seconds: float
 ) -> None:
+    """Wherever start-up has got to, a Ctrl+C ends the run cleanly: before the run began it
+    says so in one line and leaves no run folder; once training began (the run folder
+    announced), training stops with its final checkpoint, as in an ordinary stop."""
     config, runs = write_tiny_config(tmp_path), tmp_path / "runs"
     demo = DemoProcess(demo_args(config, runs, free_port(), None))
     try:
         time.sleep(after_seconds)  # the point of the test is the moment, not a condition
         demo.interrupt()
-        code = demo.process.wait(timeout=30)
+        code = demo.process.wait(timeout=60)
         demo.drain()
     finally:
         if demo.process.poll() is None:
             demo.kill_everything()
     log = demo.log()
-    if "ready in" in log:  # a very fast machine got through start-up: an ordinary stop then
-        pytest.skip(f"start-up finished within {after_seconds} s")
     assert code == 0, log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
-    assert "stopped before start" in log, log
-    assert not runs.exists() or not any(runs.rglob("*")), "no empty run folder may be left"
+    if "writing to" in log:  # a fast machine got past building the parts
+        assert "training stopped; final checkpoint written" in log, log
+        assert "live server stopped" in log, log
+        assert any(runs.rglob("*.pt")), "the stopped run keeps its checkpoint"
+    else:
+        assert "stopped before start" in log, log
+        assert not runs.exists() or not any(runs.rglob("*")), "no empty run folder may be left"
 
 
 def test_a_second_ctrl_c_cuts_a_slow_final_save_short(tmp_path: Path) -> None:
