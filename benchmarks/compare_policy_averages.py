@@ -152,6 +152,48 @@ def _shares(policy: dict[str, float]) -> str:
     return f"{policy['at_cap']:.0%} / {policy['at_long_cap']:.0%}"
 
 
+def _target_lines(
+    runs: list[dict[str, Any]], labels: list[str], early: int, since: int
+) -> list[str]:
+    """The issue's level 1 targets for each candidate, every seed, at this run's snapshots."""
+    lines = [
+        "",
+        "## Targets, per policy (every seed must meet each)",
+        "",
+        f"| policy | at {early / 1e6:g}M: >= 400 | from {since / 1e6:g}M: none below "
+        f"{GOOD_MEAN:g} | last: >= 95% at the cap | last: >= {GOOD_LONG_SHARE:.0%} at the "
+        "long cap |",
+        "|---|---|---|---|---|",
+    ]
+    for label in labels:
+        early_means = [
+            s["policies"][label]["mean"]
+            for r in runs
+            if (s := _at(r["snapshots"], early)) is not None
+        ]
+        low = [
+            f"seed {r['seed']} at {s['env_step'] / 1e6:.0f}M: {s['policies'][label]['mean']:.0f}"
+            for r in runs
+            for s in r["snapshots"]
+            if s["env_step"] >= since and s["policies"][label]["mean"] < GOOD_MEAN
+        ]
+        last = [r["snapshots"][-1]["policies"][label] for r in runs]
+        at_cap = [p["at_cap"] for p in last]
+        at_long = [p["at_long_cap"] for p in last]
+
+        def verdict(ok: bool, detail: str) -> str:
+            return f"{'yes' if ok else 'no'}: {detail}"
+
+        lines.append(
+            f"| {label} "
+            f"| {verdict(min(early_means) >= 400, f'lowest {min(early_means):.0f}')} "
+            f"| {verdict(not low, '; '.join(low) or 'none')} "
+            f"| {verdict(min(at_cap) >= 0.95, f'lowest {min(at_cap):.0%}')} "
+            f"| {verdict(min(at_long) >= GOOD_LONG_SHARE, f'lowest {min(at_long):.0%}')} |"
+        )
+    return lines
+
+
 def report(args: argparse.Namespace) -> None:
     runs = [json.loads(Path(path).read_text()) for path in args.files]
     early, since = parse_steps(args.early, "--early"), parse_steps(args.since, "--since")
@@ -198,6 +240,7 @@ def report(args: argparse.Namespace) -> None:
             if at_early and late
             else f"| {label} | - | - | - | - | - |"
         )
+    lines += _target_lines(runs, labels, early, since)
     for r in runs:
         lines += [
             "",

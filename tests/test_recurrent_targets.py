@@ -112,3 +112,25 @@ def test_one_step_is_the_plain_target() -> None:
     batch = _batch(terminated=False)
     _, one, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, n_step=1)
     assert abs(float(one[0, 0]) - (1 + GAMMA * _by_hand(network, batch, 0))) < 1e-5
+
+
+def test_a_gru_with_a_dueling_head_keeps_the_calling_convention() -> None:
+    """Layers after the GRU change what it computes, not how it is called."""
+    torch.manual_seed(1)
+    network = GruQNetwork(OBS, ACTIONS, [8, 16], dueling=True)
+    sequence = torch.randn(2, 5, OBS)
+    q_values, final = network(sequence, network.initial_state(2, torch.device("cpu")))
+    assert q_values.shape == (2, 5, ACTIONS) and final.shape == (2, 8)
+    # Stepping tick by tick gives the same Q-values as the whole sequence at once.
+    hidden = network.initial_state(2, torch.device("cpu"))
+    for t in range(5):
+        step_q, hidden = network.step(sequence[:, t], hidden)
+        assert torch.allclose(step_q, q_values[:, t], atol=1e-5)
+    assert torch.allclose(hidden, final, atol=1e-5)
+
+
+def test_a_gru_without_head_layers_has_the_weights_older_files_hold() -> None:
+    """Checkpoints of levels 2 and 3 saved before heads existed name exactly these."""
+    names = set(GruQNetwork(OBS, ACTIONS, [8]).state_dict())
+    gru = {f"gru.{kind}_{part}_l0" for kind in ("weight", "bias") for part in ("ih", "hh")}
+    assert names == {"encoder.0.weight", "encoder.0.bias", "head.weight", "head.bias", *gru}

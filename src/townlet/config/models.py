@@ -253,9 +253,9 @@ class RewardConfig(_Model):
 
 class NetworkConfig(_Model):
     kind: Literal["mlp", "gru"] = "mlp"
-    # gru: hidden_sizes[0] is the recurrent size
+    # gru: hidden_sizes[0] is the recurrent size, the rest a feed-forward head after it
     hidden_sizes: Annotated[list[PosInt], Field(min_length=1)] = [256, 256]
-    dueling: bool = False  # mlp only: separate state-value and advantage heads
+    dueling: bool = False  # separate state-value and advantage heads
 
 
 class EpsilonConfig(_Model):

@@ -48,6 +48,10 @@ class MlpQNetwork(nn.Module):
 class GruQNetwork(nn.Module):
     """Recurrent Q-network for the partially observed levels.
 
+    ``hidden_sizes[0]`` is the recurrent size; any further sizes are layers of a feed-forward
+    head after the GRU, and ``dueling`` splits its output as the MLP's does. Without them the
+    head is one linear layer (files saved before heads existed load unchanged).
+
     Hidden state is the caller's: acting keeps one state per world and zeroes it when that
     world's episode ends. Replay trains on sequences that start from a zero state, warmed up
     by a burn-in prefix that carries no loss (R2D2's "zero state + burn-in"); steps after an
@@ -57,12 +61,21 @@ class GruQNetwork(nn.Module):
 
     recurrent = True
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: list[int]) -> None:
+    def __init__(
+        self, obs_dim: int, num_actions: int, hidden_sizes: list[int], dueling: bool = False
+    ) -> None:
         super().__init__()
         self.hidden_size = hidden_sizes[0]
         self.encoder = nn.Sequential(nn.Linear(obs_dim, self.hidden_size), nn.ReLU())
         self.gru = nn.GRU(self.hidden_size, self.hidden_size, batch_first=True)
-        self.head = nn.Linear(self.hidden_size, num_actions)
+        layers: list[nn.Module] = []
+        width = self.hidden_size
+        for hidden in hidden_sizes[1:]:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.head_body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, num_actions)  # the advantage, when dueling
+        self.value = nn.Linear(width, 1) if dueling else None
 
     def initial_state(self, batch: int, device: torch.device) -> torch.Tensor:
         return torch.zeros(batch, self.hidden_size, device=device)
@@ -79,7 +92,12 @@ class GruQNetwork(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A sequence [B, T, obs] -> (q_values [B, T, A], final hidden [B, H])."""
         outputs, final = self.gru(self.encoder(observations), hidden.unsqueeze(0).contiguous())
-        return self.head(outputs), final.squeeze(0)
+        features = self.head_body(outputs)
+        advantage = self.head(features)
+        if self.value is None:
+            return advantage, final.squeeze(0)
+        q_values = self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+        return q_values, final.squeeze(0)
 
 
 def model_args(
@@ -92,7 +110,7 @@ def model_args(
         "num_actions": num_actions,
         "hidden_sizes": list(hidden_sizes),
     }
-    if kind == "mlp":
+    if kind == "mlp" or dueling:
         args["dueling"] = dueling
     return args
 
@@ -108,4 +126,9 @@ def build_q_network(args: dict[str, Any]) -> MlpQNetwork | GruQNetwork:
             list(args["hidden_sizes"]),
             dueling=bool(args.get("dueling", False)),
         )
-    return GruQNetwork(args["obs_dim"], args["num_actions"], list(args["hidden_sizes"]))
+    return GruQNetwork(
+        args["obs_dim"],
+        args["num_actions"],
+        list(args["hidden_sizes"]),
+        dueling=bool(args.get("dueling", False)),
+    )
