@@ -194,6 +194,37 @@ def _target_lines(
     return lines
 
 
+def _reach_lines(runs: list[dict[str, Any]], labels: list[str], reach: float) -> list[str]:
+    """When each candidate first reached ``reach`` mean survival, and where it ended."""
+    lines = [
+        "",
+        f"## When each policy first reached a mean of {reach:g}, and its last snapshot",
+        "",
+        "| policy | " + " | ".join(f"seed {r['seed']}" for r in runs) + " | seeds reaching it |",
+        "|---|" + "---|" * (len(runs) + 1),
+    ]
+    for label in labels:
+        cells, reached = [], 0
+        for r in runs:
+            first = next((s for s in r["snapshots"] if s["policies"][label]["mean"] >= reach), None)
+            last = r["snapshots"][-1]
+            end = f"{last['policies'][label]['mean']:.0f} at {last['env_step'] / 1e6:.0f}M"
+            if first is None:
+                best = max(r["snapshots"], key=lambda s: s["policies"][label]["mean"])
+                best_text = (
+                    f"best {best['policies'][label]['mean']:.0f} at {best['env_step'] / 1e6:.0f}M"
+                )
+                cells.append(f"not reached ({best_text}; {end})")
+            else:
+                reached += 1
+                cells.append(
+                    f"{first['env_step'] / 1e6:.0f}M ({first['policies'][label]['mean']:.0f}; "
+                    f"{end})"
+                )
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {reached} of {len(runs)} |")
+    return lines
+
+
 def report(args: argparse.Namespace) -> None:
     runs = [json.loads(Path(path).read_text()) for path in args.files]
     early, since = parse_steps(args.early, "--early"), parse_steps(args.since, "--since")
@@ -240,7 +271,11 @@ def report(args: argparse.Namespace) -> None:
             if at_early and late
             else f"| {label} | - | - | - | - | - |"
         )
-    lines += _target_lines(runs, labels, early, since)
+    lines += (
+        _reach_lines(runs, labels, args.reach)
+        if args.reach
+        else _target_lines(runs, labels, early, since)
+    )
     for r in runs:
         lines += [
             "",
@@ -287,6 +322,9 @@ def main() -> None:
     many.add_argument("files", nargs="+", type=Path)
     many.add_argument("--early", default="11.4M")
     many.add_argument("--since", default="15M")
+    many.add_argument(
+        "--reach", type=float, help="instead of level 1's targets: when each policy reached this"
+    )
     many.add_argument("--markdown", type=Path)
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)
