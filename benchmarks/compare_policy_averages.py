@@ -50,6 +50,14 @@ GOOD_MEAN = 450.0  # the issue's floor for every snapshot from 15M on, at the 50
 GOOD_LONG_SHARE = 0.9  # the issue's share of episodes reaching the long cap
 
 
+def _shown(path: Path) -> str:
+    """The config's path as a reader of the results would type it: from the project root."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _label(decay: float) -> str:
     if decay < 0:  # a decay whose horizon grows as the learning rate falls
         return f"{-decay:g} x lr0/lr"
@@ -127,7 +135,7 @@ def run(args: argparse.Namespace) -> None:
     args.out.write_text(
         json.dumps(
             {
-                "config": str(args.config),
+                "config": _shown(args.config),
                 "sets": args.set,
                 "seed": args.seed,
                 "machine": machine,
