@@ -156,6 +156,13 @@ def _at(snapshots: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
     return later[0] if later else None
 
 
+def _means_at(runs: list[dict[str, Any]], label: str, step: int) -> list[float]:
+    """Each seed's mean survival for ``label`` at its first snapshot from ``step`` on."""
+    return [
+        s["policies"][label]["mean"] for r in runs if (s := _at(r["snapshots"], step)) is not None
+    ]
+
+
 def _shares(policy: dict[str, float]) -> str:
     return f"{policy['at_cap']:.0%} / {policy['at_long_cap']:.0%}"
 
@@ -174,11 +181,7 @@ def _target_lines(
         "|---|---|---|---|---|",
     ]
     for label in labels:
-        early_means = [
-            s["policies"][label]["mean"]
-            for r in runs
-            if (s := _at(r["snapshots"], early)) is not None
-        ]
+        early_means = _means_at(runs, label, early)
         low = [
             f"seed {r['seed']} at {s['env_step'] / 1e6:.0f}M: {s['policies'][label]['mean']:.0f}"
             for r in runs
@@ -260,11 +263,7 @@ def report(args: argparse.Namespace) -> None:
         "|---|---|---|---|---|---|",
     ]
     for label in labels:
-        at_early = [
-            s["policies"][label]["mean"]
-            for r in runs
-            if (s := _at(r["snapshots"], early)) is not None
-        ]
+        at_early = _means_at(runs, label, early)
         late = [
             s["policies"][label] for r in runs for s in r["snapshots"] if s["env_step"] >= since
         ]

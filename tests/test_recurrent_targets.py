@@ -35,12 +35,7 @@ def _batch(terminated: bool) -> SequenceBatch:
 
 def _value_after_end(network: GruQNetwork, batch: SequenceBatch) -> float:
     """By hand: the episode's steps up to END, then its own last observation."""
-    sequence = torch.cat(
-        [batch.observations[:, : END + 1], batch.next_observations[:, END : END + 1]], 1
-    )
-    with torch.no_grad():
-        q_values, _ = network(sequence, network.initial_state(1, torch.device("cpu")))
-    return float(q_values[0, -1].max())
+    return _by_hand(network, batch, END)
 
 
 def test_the_step_cap_bootstraps_from_the_episodes_own_last_observation() -> None:
