@@ -12,6 +12,26 @@ import torch
 from torch import nn
 
 
+def _hidden_stack(width: int, sizes: list[int]) -> tuple[nn.Sequential, int]:
+    """Linear + ReLU layers of these sizes after an input of ``width``; (layers, out width)."""
+    layers: list[nn.Module] = []
+    for hidden in sizes:
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    return nn.Sequential(*layers), width
+
+
+def _q_values(
+    features: torch.Tensor, advantage_head: nn.Linear, value_head: nn.Linear | None
+) -> torch.Tensor:
+    """Q from the last hidden features: the advantage head alone, or dueling's
+    V + A - mean(A) when a value head exists."""
+    advantage = advantage_head(features)
+    if value_head is None:
+        return advantage
+    return value_head(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+
+
 class MlpQNetwork(nn.Module):
     """Feed-forward Q-network for the fully observed level.
 
@@ -27,22 +47,13 @@ class MlpQNetwork(nn.Module):
         self, obs_dim: int, num_actions: int, hidden_sizes: list[int], dueling: bool = False
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        self.body = nn.Sequential(*layers)
+        self.body, width = _hidden_stack(obs_dim, hidden_sizes)
         self.dueling = dueling
         self.advantage = nn.Linear(width, num_actions)
         self.value = nn.Linear(width, 1) if dueling else None
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        features = self.body(observations)
-        advantage = self.advantage(features)
-        if self.value is None:
-            return advantage
-        return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+        return _q_values(self.body(observations), self.advantage, self.value)
 
 
 class GruQNetwork(nn.Module):
@@ -68,12 +79,7 @@ class GruQNetwork(nn.Module):
         self.hidden_size = hidden_sizes[0]
         self.encoder = nn.Sequential(nn.Linear(obs_dim, self.hidden_size), nn.ReLU())
         self.gru = nn.GRU(self.hidden_size, self.hidden_size, batch_first=True)
-        layers: list[nn.Module] = []
-        width = self.hidden_size
-        for hidden in hidden_sizes[1:]:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        self.head_body = nn.Sequential(*layers)
+        self.head_body, width = _hidden_stack(self.hidden_size, hidden_sizes[1:])
         self.head = nn.Linear(width, num_actions)  # the advantage, when dueling
         self.value = nn.Linear(width, 1) if dueling else None
 
@@ -92,12 +98,7 @@ class GruQNetwork(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A sequence [B, T, obs] -> (q_values [B, T, A], final hidden [B, H])."""
         outputs, final = self.gru(self.encoder(observations), hidden.unsqueeze(0).contiguous())
-        features = self.head_body(outputs)
-        advantage = self.head(features)
-        if self.value is None:
-            return advantage, final.squeeze(0)
-        q_values = self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
-        return q_values, final.squeeze(0)
+        return _q_values(self.head_body(outputs), self.head, self.value), final.squeeze(0)
 
 
 def model_args(
