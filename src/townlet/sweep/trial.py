@@ -170,7 +170,12 @@ def _train_and_evaluate(
                 # tiny budget spent before the first report (see the budget check below).
                 raise RuntimeError(f"fault injected into trial {spec.index} (TOWNLET_SWEEP_FAULT)")
             if tracker.tick(progress, worker.newest_checkpoint):
-                stop.ask("townlet stop", worker, tracker)
+                # A stopping sweep flags itself before it asks each trial's row: the reason
+                # names who asked, whichever of the two this trial happened to see first.
+                sweep_stopping = _sweep_stopping(spec, tracker.registry)  # type: ignore[arg-type]
+                stop.ask(
+                    "the sweep was stopped" if sweep_stopping else "townlet stop", worker, tracker
+                )
             elif (
                 spec.env_step_budget is not None
                 and trainer.env_step >= spec.env_step_budget
