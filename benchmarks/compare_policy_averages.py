@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> None:
     cap = config.evaluation.step_cap or config.world.step_cap
     long_cap = cap * LONG_CAP_FACTOR
     own = config.training.policy_average_decay
+    if config.training.policy_average_follows_learning_rate:
+        own = -own  # the trainer's own average follows the learning rate: label it so
     extra = [d for d in (float(x) for x in args.decays.split(",") if x) if d != own]
     with tempfile.TemporaryDirectory() as scratch:
         trainer = DQNTrainer(config, torch.device("cpu"), Path(scratch))

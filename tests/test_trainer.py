@@ -12,6 +12,7 @@ from townlet.checkpoints import load_checkpoint, played_weights
 from townlet.learner.exploration import LinearEpsilon
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.player import policy_from_checkpoint
+from townlet.world.constants import INTERACT
 
 CPU = torch.device("cpu")
 
@@ -211,3 +212,48 @@ def test_without_averaging_the_online_weights_are_played(tmp_path: Path) -> None
     state = load_checkpoint(trainer.save())
     played = played_weights(state)
     assert all(torch.equal(played[name], value) for name, value in state["online"].items())
+
+
+def test_replay_keeps_the_legal_actions_of_each_observation(tmp_path: Path) -> None:
+    """Exploring picks only legal actions, so every stored action is legal under the mask
+    stored beside its observation; some actions are illegal somewhere (walls, closed doors)."""
+    trainer = DQNTrainer(tiny_config(), CPU, tmp_path)
+    run_steps(trainer, 40)
+    batch = trainer.replay.sample(512, 1, 0.99, trainer.generator)
+    assert batch.masks.gather(1, batch.actions.unsqueeze(1)).all()
+    assert not batch.masks.all()
+
+
+def test_advantage_learning_measures_the_gap_to_the_best_legal_action(tmp_path: Path) -> None:
+    """The gap subtracted from targets is zero for the best legal action and counts only
+    legal ones: an illegal INTERACT valued far above the rest never becomes the best."""
+    trainer = DQNTrainer(tiny_config(advantage_learning=0.5), CPU, tmp_path)
+    run_steps(trainer, 40)
+    with torch.no_grad():
+        trainer.target.advantage.bias[INTERACT] += 1000.0
+    batch = trainer.replay.sample(512, 1, 0.99, trainer.generator)
+    gap = trainer._target_advantage_gap(batch)
+    with torch.no_grad():
+        q = trainer.target(batch.observations)
+    interact_legal = batch.masks[:, INTERACT]
+    assert (~interact_legal).any() and interact_legal.any()
+    # Where INTERACT is illegal, its inflated value is ignored: gaps stay small.
+    assert gap[~interact_legal].max() < 100.0
+    # Where it is legal, every other action is ~1000 below the best.
+    others = interact_legal & (batch.actions != INTERACT)
+    assert others.any()
+    assert gap[others].min() > 900.0
+    best = q.masked_fill(~batch.masks, float("-inf")).argmax(dim=1)
+    assert torch.all(gap[batch.actions == best] == 0.0)
+
+
+def test_advantage_learning_lowers_each_target_by_its_share_of_the_gap(tmp_path: Path) -> None:
+    trainer = DQNTrainer(tiny_config(advantage_learning=0.5), CPU, tmp_path)
+    run_steps(trainer, 40)
+    batch = trainer.replay.sample(512, 3, 0.99, trainer.generator)
+    lowered = trainer._feed_forward_targets(batch)
+    gap = trainer._target_advantage_gap(batch)
+    trainer.settings = trainer.settings.model_copy(update={"advantage_learning": 0.0})
+    plain = trainer._feed_forward_targets(batch)
+    assert (gap > 0).any()
+    assert torch.allclose(lowered, plain - 0.5 * gap, atol=1e-5)

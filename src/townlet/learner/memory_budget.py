@@ -141,8 +141,9 @@ def observation_size(world: WorldConfig) -> int:
 
 
 def replay_bytes_per_transition(obs_dim: int) -> int:
-    """One slot of one world in TimeMajorReplay: both observations, action, reward, flags."""
-    return 2 * obs_dim * F32 + I64 + F32 + 2 * BOOL + NUM_ACTIONS * BOOL
+    """One slot of one world in TimeMajorReplay: both observations and their action masks,
+    action, reward, flags."""
+    return 2 * obs_dim * F32 + I64 + F32 + 2 * BOOL + 2 * NUM_ACTIONS * BOOL
 
 
 def estimate_memory(config: TownletConfig, device: torch.device | str = "cpu") -> MemoryEstimate:

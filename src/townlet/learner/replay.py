@@ -18,6 +18,7 @@ class TransitionBatch:
     """A batch for one-step-style updates; ``discounts`` already folds in n and termination."""
 
     observations: torch.Tensor  # [B, D]
+    masks: torch.Tensor  # [B, A] legal actions at the observation
     actions: torch.Tensor  # [B]
     returns: torch.Tensor  # [B] discounted sum of up to n rewards
     next_observations: torch.Tensor  # [B, D] observation to bootstrap from
@@ -57,6 +58,7 @@ class TimeMajorReplay:
         self.rewards = torch.zeros(shape, device=device)
         self.terminated = torch.zeros(shape, dtype=torch.bool, device=device)
         self.dones = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.masks = torch.zeros(*shape, num_actions, dtype=torch.bool, device=device)
         self.next_masks = torch.zeros(*shape, num_actions, dtype=torch.bool, device=device)
         self.cursor = 0  # next slot to write
         self.filled = 0  # slots holding data
@@ -67,6 +69,7 @@ class TimeMajorReplay:
     def push(
         self,
         observations: torch.Tensor,
+        masks: torch.Tensor,
         actions: torch.Tensor,
         rewards: torch.Tensor,
         next_observations: torch.Tensor,
@@ -76,6 +79,7 @@ class TimeMajorReplay:
     ) -> None:
         slot = self.cursor
         self.observations[slot].copy_(observations)
+        self.masks[slot].copy_(masks)
         self.actions[slot].copy_(actions)
         self.rewards[slot].copy_(rewards)
         self.next_observations[slot].copy_(next_observations)
@@ -125,6 +129,7 @@ class TimeMajorReplay:
 
         return TransitionBatch(
             observations=observations,
+            masks=self.masks.flatten(0, 1).index_select(0, first),
             actions=actions,
             returns=returns,
             next_observations=self.next_observations.flatten(0, 1).index_select(0, bootstrap_index),
@@ -162,6 +167,7 @@ class TimeMajorReplay:
             "rewards": self.rewards,
             "terminated": self.terminated,
             "dones": self.dones,
+            "masks": self.masks,
             "next_masks": self.next_masks,
             "cursor": self.cursor,
             "filled": self.filled,
@@ -178,5 +184,11 @@ class TimeMajorReplay:
             "next_masks",
         ):
             getattr(self, name).copy_(state[name])
+        if "masks" in state:
+            self.masks.copy_(state["masks"])
+        else:
+            # A replay saved before masks were kept: every action counts as legal there,
+            # which only advantage learning reads (its state value then spans all actions).
+            self.masks.fill_(True)
         self.cursor = int(state["cursor"])
         self.filled = int(state["filled"])

@@ -39,7 +39,7 @@ from townlet.learner.curriculum import Curriculum
 from townlet.learner.exploration import LinearEpsilon, greedy_actions
 from townlet.learner.networks import GruQNetwork, build_q_network, model_args
 from townlet.learner.recurrent_targets import recurrent_td_targets
-from townlet.learner.replay import TimeMajorReplay
+from townlet.learner.replay import TimeMajorReplay, TransitionBatch
 from townlet.learner.rnd import RandomNetworkDistillation
 from townlet.run_records import MetricPoint, RecordLog
 from townlet.world import VectorWorld
@@ -165,6 +165,7 @@ class DQNTrainer:
         self.recent_survival: deque[int] = deque(maxlen=256)
 
         self._observations_before = torch.zeros_like(self.world.observations)
+        self._masks_before = torch.zeros_like(self.world.action_masks)
         self._window = _LogWindow()
         self._progress_lock = threading.Lock()
         self._progress = self._snapshot(steps_per_second=0.0, running=False)
@@ -183,8 +184,10 @@ class DQNTrainer:
     def collect(self) -> None:
         """Every world takes one epsilon-greedy step; the transitions enter replay."""
         world = self.world
+        # The world rewrites its observations and masks in place as it steps.
         self._observations_before.copy_(world.observations)
-        masks = world.action_masks
+        masks = self._masks_before
+        masks.copy_(world.action_masks)
         if self.recurrent:
             q_values, self.hidden = self.online.step(world.observations, self.hidden)
         else:
@@ -200,6 +203,7 @@ class DQNTrainer:
             rewards = rewards + self._rnd_coefficient() * self.rnd.bonus(world.next_observations)
         self.replay.push(
             self._observations_before,
+            masks,
             actions,
             rewards,
             world.next_observations,
@@ -287,19 +291,37 @@ class DQNTrainer:
             settings.batch_size, settings.n_step, settings.gamma, self.generator
         )
         q_taken = self.online(batch.observations).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        with torch.no_grad():
-            # Double DQN: the online net picks the next action, the target net values it.
-            if settings.double_dqn:
-                next_actions = greedy_actions(
-                    self.online(batch.next_observations), batch.next_masks
-                )
-                next_q = self.target(batch.next_observations)
-            else:
-                next_q = self.target(batch.next_observations)
-                next_actions = greedy_actions(next_q, batch.next_masks)
-            next_value = next_q.gather(1, next_actions.unsqueeze(1)).squeeze(1)
-            targets = batch.returns + batch.discounts * next_value
+        targets = self._feed_forward_targets(batch)
         return F.huber_loss(q_taken, targets, delta=settings.huber_delta)
+
+    @torch.no_grad()
+    def _feed_forward_targets(self, batch: TransitionBatch) -> torch.Tensor:
+        settings = self.settings
+        # Double DQN: the online net picks the next action, the target net values it.
+        if settings.double_dqn:
+            next_actions = greedy_actions(self.online(batch.next_observations), batch.next_masks)
+            next_q = self.target(batch.next_observations)
+        else:
+            next_q = self.target(batch.next_observations)
+            next_actions = greedy_actions(next_q, batch.next_masks)
+        next_value = next_q.gather(1, next_actions.unsqueeze(1)).squeeze(1)
+        targets = batch.returns + batch.discounts * next_value
+        if settings.advantage_learning:
+            targets -= settings.advantage_learning * self._target_advantage_gap(batch)
+        return targets
+
+    @torch.no_grad()
+    def _target_advantage_gap(self, batch: TransitionBatch) -> torch.Tensor:
+        """How far below the best legal action the taken one is, by the target network.
+
+        Advantage learning (Bellemare et al., 2016) subtracts a share of this from each
+        target, so actions that are not best are pushed down by a margin instead of tying with
+        the best: most states here have many near-equal actions, and the greedy choice
+        among ties flipped from snapshot to snapshot (results/advantage_learning.md)."""
+        q_now = self.target(batch.observations)
+        best = q_now.masked_fill(~batch.masks, float("-inf")).amax(dim=1)
+        taken = q_now.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        return best - taken
 
     def _recurrent_loss(self) -> torch.Tensor:
         settings = self.settings
