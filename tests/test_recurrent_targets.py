@@ -3,6 +3,7 @@ does not bootstrap, and nothing past the first end of an episode is learned."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from townlet.learner.networks import GruQNetwork
@@ -24,6 +25,7 @@ def _batch(terminated: bool) -> SequenceBatch:
     dones[0, END] = True
     return SequenceBatch(
         observations=observations,
+        masks=torch.ones(1, LENGTH, ACTIONS, dtype=torch.bool),
         actions=torch.zeros(1, LENGTH, dtype=torch.long),
         rewards=torch.ones(1, LENGTH),
         next_observations=next_observations,
@@ -129,3 +131,22 @@ def test_a_gru_without_head_layers_has_the_weights_older_files_hold() -> None:
     names = set(GruQNetwork(OBS, ACTIONS, [8]).state_dict())
     gru = {f"gru.{kind}_{part}_l0" for kind in ("weight", "bias") for part in ("ih", "hh")}
     assert names == {"encoder.0.weight", "encoder.0.bias", "head.weight", "head.bias", *gru}
+
+
+def test_advantage_learning_lowers_targets_by_the_gap_to_the_best_legal_action() -> None:
+    """By hand: the target network's values along the episode; at step 1 only the taken
+    action is legal, so its gap is zero whatever the other action is worth."""
+    torch.manual_seed(3)
+    network = GruQNetwork(OBS, ACTIONS, [8])
+    batch = _batch(terminated=False)
+    batch.masks[0, 1, 1] = False
+    _, plain, _ = recurrent_td_targets(batch, network, network, GAMMA, 0)
+    _, lowered, _ = recurrent_td_targets(batch, network, network, GAMMA, 0, advantage_learning=0.5)
+    with torch.no_grad():
+        q, _ = network(batch.observations, network.initial_state(1, torch.device("cpu")))
+    for step in range(END + 1):  # the learned steps: up to the episode's end
+        legal = q[0, step][batch.masks[0, step]]
+        gap = float(legal.max() - q[0, step, 0])
+        assert float(lowered[0, step]) == pytest.approx(float(plain[0, step]) - 0.5 * gap, abs=1e-5)
+    assert float(lowered[0, 1]) == pytest.approx(float(plain[0, 1]), abs=1e-6)
+    assert any(float(lowered[0, t]) < float(plain[0, t]) - 1e-4 for t in (0, 2))

@@ -356,7 +356,7 @@ class TrainingConfig(_Model):
     double_dqn: bool = True
     # Advantage learning: each target is lowered by this share of how far the taken action
     # falls below the best one (by the target network), which widens the gaps between
-    # actions. 0 is plain Q-learning. Feed-forward learner only.
+    # actions. 0 is plain Q-learning.
     advantage_learning: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     huber_delta: PosFloat = 1.0
     max_grad_norm: PosFloat = 10.0
@@ -375,14 +375,6 @@ class TrainingConfig(_Model):
                     "replay_capacity",
                     f"replay_capacity {self.replay_capacity} is below batch_size {self.batch_size}",
                     "make replay_capacity >= batch_size",
-                )
-            )
-        if self.advantage_learning and self.network.kind == "gru":
-            issues.append(
-                (
-                    "advantage_learning",
-                    "advantage_learning is only implemented for the feed-forward (mlp) learner",
-                    "set advantage_learning: 0 for a gru network",
                 )
             )
         if self.burn_in >= self.sequence_length:

@@ -31,9 +31,12 @@ def recurrent_td_targets(
     gamma: float,
     burn_in: int,
     n_step: int = 1,
+    advantage_learning: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Q of the actions taken [B, L], their double-DQN targets [B, L], which steps learn
-    [B, L] as 0/1). Only the first tensor carries gradients."""
+    [B, L] as 0/1). Only the first tensor carries gradients. ``advantage_learning`` lowers
+    each target by that share of how far the taken action falls below the best legal one,
+    by the target network (as the feed-forward learner's)."""
     batch_size, length = batch.actions.shape
     # The input after step t is what step t led to: the next slot's observation while the
     # episode runs on, and the episode's own last observation where it ended (the next slot
@@ -50,6 +53,11 @@ def recurrent_td_targets(
         # What follows step t when the return stops there: nothing after a death.
         bootstrap = (~batch.terminated).float() * next_value
         targets = _n_step_targets(batch.rewards, bootstrap, batch.dones, gamma, n_step)
+        if advantage_learning:
+            q_now = target_all[:, :length]
+            best = q_now.masked_fill(~batch.masks, float("-inf")).amax(dim=2)
+            taken = q_now.gather(2, batch.actions.unsqueeze(2)).squeeze(2)
+            targets -= advantage_learning * (best - taken)
         # Learn on a step only if no episode ended before it within this sequence.
         ended_before = torch.cumsum(batch.dones.long(), dim=1) - batch.dones.long()
         learn = (ended_before == 0).float()

@@ -31,6 +31,7 @@ class SequenceBatch:
     """Consecutive transitions of one world each, for the recurrent learner."""
 
     observations: torch.Tensor  # [B, L, D]
+    masks: torch.Tensor  # [B, L, A] legal actions at each observation
     actions: torch.Tensor  # [B, L]
     rewards: torch.Tensor  # [B, L]
     next_observations: torch.Tensor  # [B, L, D] after each step (the episode's last, at its end)
@@ -151,6 +152,7 @@ class TimeMajorReplay:
 
         return SequenceBatch(
             observations=gather(self.observations),
+            masks=gather(self.masks),
             actions=gather(self.actions),
             rewards=gather(self.rewards),
             next_observations=gather(self.next_observations),

@@ -334,6 +334,7 @@ class DQNTrainer:
             settings.gamma,
             settings.burn_in,
             settings.n_step,
+            settings.advantage_learning,
         )
         losses = F.huber_loss(q_taken, targets, delta=settings.huber_delta, reduction="none")
         return (losses * learn).sum() / learn.sum().clamp_min(1.0)
