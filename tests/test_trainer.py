@@ -257,3 +257,20 @@ def test_advantage_learning_lowers_each_target_by_its_share_of_the_gap(tmp_path:
     plain = trainer._feed_forward_targets(batch)
     assert (gap > 0).any()
     assert torch.allclose(lowered, plain - 0.5 * gap, atol=1e-5)
+
+
+def test_a_polyak_target_moves_its_share_toward_the_online_weights_each_update(
+    tmp_path: Path,
+) -> None:
+    trainer = DQNTrainer(tiny_config(target_update_tau=0.25), CPU, tmp_path)
+    run_steps(trainer, 20)
+    before = [p.clone() for p in trainer.target.parameters()]
+    trainer.update()
+    for old, new, online in zip(
+        before, trainer.target.parameters(), trainer.online.parameters(), strict=True
+    ):
+        assert torch.allclose(new, 0.75 * old + 0.25 * online, atol=1e-6)
+    assert not all(
+        torch.equal(t, o)
+        for t, o in zip(trainer.target.parameters(), trainer.online.parameters(), strict=True)
+    )

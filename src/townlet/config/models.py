@@ -345,6 +345,9 @@ class TrainingConfig(_Model):
     learning_starts: NonNegInt = 2000
     updates_per_step: PosFloat = 0.25
     target_update_interval: PosInt = 500
+    # Above 0: the target network instead moves this share of the way to the online weights
+    # after every update (Polyak averaging), and target_update_interval is unused.
+    target_update_tau: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     # The policy a checkpoint holds (what live play and evaluation play) is a moving average
     # of the online weights with this decay per gradient update; 0 plays the online weights.
     # See benchmarks/results/collapse_diagnosis.md for why.

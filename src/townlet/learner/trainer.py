@@ -264,7 +264,14 @@ class DQNTrainer:
         self.optimizer.step()
         self._average_policy()
         self.update_step += 1
-        if self.update_step % self.settings.target_update_interval == 0:
+        if self.settings.target_update_tau:
+            with torch.no_grad():
+                torch._foreach_lerp_(
+                    list(self.target.parameters()),
+                    list(self.online.parameters()),
+                    self.settings.target_update_tau,
+                )
+        elif self.update_step % self.settings.target_update_interval == 0:
             self.target.load_state_dict(self.online.state_dict())
         if self.rnd is not None:
             sample = self.replay.sample(self.settings.batch_size, 1, 1.0, self.generator)
