@@ -124,6 +124,11 @@ def test_a_gru_with_a_dueling_head_keeps_the_calling_convention() -> None:
         step_q, hidden = network.step(sequence[:, t], hidden)
         assert torch.allclose(step_q, q_values[:, t], atol=1e-5)
     assert torch.allclose(hidden, final, atol=1e-5)
+    # Dueling: the Q-values' mean over actions is the value head's output.
+    assert network.value is not None
+    with torch.no_grad():
+        features = network.head_body(network.gru(network.encoder(sequence))[0])
+        assert torch.allclose(q_values.mean(dim=-1), network.value(features)[..., 0], atol=1e-5)
 
 
 def test_a_gru_without_head_layers_has_the_weights_older_files_hold() -> None:
