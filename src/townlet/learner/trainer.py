@@ -323,8 +323,9 @@ class DQNTrainer:
 
         Advantage learning (Bellemare et al., 2016) subtracts a share of this from each
         target, so actions that are not best are pushed down by a margin instead of tying with
-        the best: most states here have many near-equal actions, and the greedy choice
-        among ties flipped from snapshot to snapshot (results/advantage_learning.md)."""
+        the best. Most states here have many near-equal actions, and the greedy choice among
+        ties flipped from snapshot to snapshot; at alpha 0.9 it stalled learning instead
+        (benchmarks/results/level_1_dip_screens.md), so it is off by default."""
         q_now = self.target(batch.observations)
         best = q_now.masked_fill(~batch.masks, float("-inf")).amax(dim=1)
         taken = q_now.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
