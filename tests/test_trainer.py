@@ -274,3 +274,17 @@ def test_a_polyak_target_moves_its_share_toward_the_online_weights_each_update(
         torch.equal(t, o)
         for t, o in zip(trainer.target.parameters(), trainer.online.parameters(), strict=True)
     )
+
+
+def test_a_replay_saved_before_masks_were_kept_still_resumes(tmp_path: Path) -> None:
+    """Checkpoints with a saved replay from before it kept each observation's legal actions
+    resume; those stored observations count every action as legal."""
+    trainer = DQNTrainer(tiny_config(save_replay=True), CPU, tmp_path / "old")
+    run_steps(trainer, 40)
+    state = load_checkpoint(trainer.save())
+    del state["replay"]["masks"]
+    resumed = DQNTrainer(tiny_config(save_replay=True), CPU, tmp_path / "new")
+    resumed.replay.load_state_dict(state["replay"])
+    assert resumed.replay.masks.all()
+    assert torch.equal(resumed.replay.observations, trainer.replay.observations)
+    run_steps(resumed, 5)
