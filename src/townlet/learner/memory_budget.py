@@ -49,6 +49,7 @@ class _Sizes:
     hidden_sizes: tuple[int, ...]
     recurrent: bool
     dueling: bool
+    averaged: bool  # checkpoints play a moving average: one more copy of the weights
     rnd: bool
     width: int
     height: int
@@ -71,6 +72,7 @@ class _Sizes:
             hidden_sizes=tuple(t.network.hidden_sizes),
             recurrent=recurrent,
             dueling=t.network.dueling and not recurrent,
+            averaged=t.policy_average_decay > 0,
             rnd=t.rnd.enabled,
             width=w.width,
             height=w.height,
@@ -235,8 +237,9 @@ def _parameters(s: _Sizes, d: int) -> int:
 
 
 def _network_bytes(s: _Sizes, d: int) -> int:
-    # online + target + gradients + Adam's two moments: five floats per parameter
-    total = 5 * _parameters(s, d) * F32
+    # online + target + gradients + Adam's two moments: five floats per parameter, and the
+    # played average's copy where there is one
+    total = (5 + s.averaged) * _parameters(s, d) * F32
     if s.rnd:
         per_net = d * RND_WIDTH + RND_WIDTH + RND_WIDTH * RND_OUT + RND_OUT
         total += 5 * per_net * F32  # target, predictor, its gradients and moments
