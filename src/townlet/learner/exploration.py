@@ -18,3 +18,10 @@ class LinearEpsilon:
 
 def greedy_actions(q_values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return q_values.masked_fill(~masks, float("-inf")).argmax(dim=-1)
+
+
+def gap_to_best(q_values: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """How far each taken action's value falls below the best legal one (last dim: actions)."""
+    best = q_values.masked_fill(~masks, float("-inf")).amax(dim=-1)
+    taken = q_values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    return best - taken

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from townlet.learner.exploration import greedy_actions
+from townlet.learner.exploration import gap_to_best, greedy_actions
 from townlet.learner.networks import GruQNetwork
 from townlet.learner.replay import SequenceBatch
 
@@ -54,10 +54,8 @@ def recurrent_td_targets(
         bootstrap = (~batch.terminated).float() * next_value
         targets = _n_step_targets(batch.rewards, bootstrap, batch.dones, gamma, n_step)
         if advantage_learning:
-            q_now = target_all[:, :length]
-            best = q_now.masked_fill(~batch.masks, float("-inf")).amax(dim=2)
-            taken = q_now.gather(2, batch.actions.unsqueeze(2)).squeeze(2)
-            targets -= advantage_learning * (best - taken)
+            gap = gap_to_best(target_all[:, :length], batch.masks, batch.actions)
+            targets -= advantage_learning * gap
         # Learn on a step only if no episode ended before it within this sequence.
         ended_before = torch.cumsum(batch.dones.long(), dim=1) - batch.dones.long()
         learn = (ended_before == 0).float()

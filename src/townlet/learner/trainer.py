@@ -36,7 +36,7 @@ from townlet.checkpoints import (
 )
 from townlet.config import TownletConfig, config_to_dict
 from townlet.learner.curriculum import Curriculum
-from townlet.learner.exploration import LinearEpsilon, greedy_actions
+from townlet.learner.exploration import LinearEpsilon, gap_to_best, greedy_actions
 from townlet.learner.networks import GruQNetwork, build_q_network, model_args
 from townlet.learner.recurrent_targets import recurrent_td_targets
 from townlet.learner.replay import TimeMajorReplay, TransitionBatch
@@ -124,6 +124,8 @@ class DQNTrainer:
             else self.online
         )
         self._averaged = (list(self.policy.parameters()), list(self.online.parameters()))
+        # Built once: the Polyak update runs after every gradient step.
+        self._polyak_pairs = (list(self.target.parameters()), list(self.online.parameters()))
         # The fused kernel steps all parameters at once: ~6x cheaper than the default per
         # parameter loop on CPU, where the update is most of a batched step's cost.
         self.optimizer = torch.optim.Adam(
@@ -266,11 +268,8 @@ class DQNTrainer:
         self.update_step += 1
         if self.settings.target_update_tau:
             with torch.no_grad():
-                torch._foreach_lerp_(
-                    list(self.target.parameters()),
-                    list(self.online.parameters()),
-                    self.settings.target_update_tau,
-                )
+                target, online = self._polyak_pairs
+                torch._foreach_lerp_(target, online, self.settings.target_update_tau)
         elif self.update_step % self.settings.target_update_interval == 0:
             self.target.load_state_dict(self.online.state_dict())
         if self.rnd is not None:
@@ -326,10 +325,7 @@ class DQNTrainer:
         the best. Most states here have many near-equal actions, and the greedy choice among
         ties flipped from snapshot to snapshot; at alpha 0.9 it stalled learning instead
         (benchmarks/results/level_1_dip_screens.md), so it is off by default."""
-        q_now = self.target(batch.observations)
-        best = q_now.masked_fill(~batch.masks, float("-inf")).amax(dim=1)
-        taken = q_now.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
-        return best - taken
+        return gap_to_best(self.target(batch.observations), batch.masks, batch.actions)
 
     def _recurrent_loss(self) -> torch.Tensor:
         settings = self.settings
