@@ -244,7 +244,7 @@ def report(args: argparse.Namespace) -> None:
     first = runs[0]
     labels = list(first["snapshots"][0]["policies"])
     lines = [
-        "# Which moving average of the online weights to play",
+        f"# {args.title}",
         "",
         "Made by `benchmarks/compare_policy_averages.py`. One training run per seed "
         f"({first['config']}{' with ' + ' '.join(first['sets']) if first['sets'] else ''}); "
@@ -334,6 +334,7 @@ def main() -> None:
     many.add_argument(
         "--reach", type=float, help="instead of level 1's targets: when each policy reached this"
     )
+    many.add_argument("--title", default="Which moving average of the online weights to play")
     many.add_argument("--markdown", type=Path)
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)

@@ -33,7 +33,12 @@ reexec_with_malloc_settings()
 import torch  # noqa: E402 - after the re-exec on purpose
 
 from benchmarks.diagnose_collapse import _configured  # noqa: E402
-from townlet.checkpoints.store import checkpoint_name, load_checkpoint, save_checkpoint  # noqa: E402
+from townlet.checkpoints.store import (  # noqa: E402
+    CheckpointError,
+    checkpoint_name,
+    load_checkpoint,
+    save_checkpoint,
+)
 from townlet.config import config_from_dict  # noqa: E402
 from townlet.learner.evaluation import greedy_policy  # noqa: E402
 from townlet.learner.networks import MlpQNetwork, build_q_network  # noqa: E402
@@ -74,7 +79,10 @@ def train(args: argparse.Namespace) -> None:
 
 @torch.no_grad()
 def behaviour(path: Path, cap: int, weights: str) -> Behaviour:
-    checkpoint = load_checkpoint(path)
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as error:
+        raise SystemExit(f"cannot read {path}: {error}") from None
     config = config_from_dict(checkpoint["config"], source=str(path))
     network = build_q_network(checkpoint["model_args"])
     if not isinstance(network, MlpQNetwork):
