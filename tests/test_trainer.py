@@ -288,3 +288,22 @@ def test_a_replay_saved_before_masks_were_kept_still_resumes(tmp_path: Path) -> 
     assert resumed.replay.masks.all()
     assert torch.equal(resumed.replay.observations, trainer.replay.observations)
     run_steps(resumed, 5)
+
+
+def test_a_run_shorter_than_a_report_period_still_records_where_it_ended(tmp_path: Path) -> None:
+    import threading
+
+    from townlet.run_records import MetricPoint, RecordLog
+
+    config = tiny_config(total_episodes=40)
+    config = config.model_copy(
+        update={"logging": config.logging.model_copy(update={"tensorboard_every_seconds": 3600.0})}
+    )
+    metrics = RecordLog(tmp_path / "metrics.jsonl", MetricPoint)
+    trainer = DQNTrainer(config, CPU, tmp_path / "checkpoints", metrics=metrics)
+    trainer.run(threading.Event())
+
+    points = metrics.read_all()
+    assert points, "a finished run wrote no metrics"
+    assert points[-1].env_step == trainer.env_step
+    assert points[-1].training_survival is not None

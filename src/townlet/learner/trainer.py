@@ -375,6 +375,9 @@ class DQNTrainer:
             if self._save_due(last_save_time, last_save_episode):
                 self._save_or_warn()
                 last_save_time, last_save_episode = time.monotonic(), self.episode
+        # The last window is shorter than a report period (a short run may have no other):
+        # report it anyway, so the run's metrics end where its training did.
+        self._maybe_report(final=True)
         final = self._final_save()
         self._set_progress(running=False)
         return final
@@ -425,9 +428,9 @@ class DQNTrainer:
             self.episode - last_save_episode >= every.every_episodes or since >= every.every_seconds
         )
 
-    def _maybe_report(self) -> None:
+    def _maybe_report(self, final: bool = False) -> None:
         period = self.config.logging.tensorboard_every_seconds
-        if self._window.age() < period:
+        if self._window.age() < period and not (final and self.env_step > self._window.start_step):
             return
         summary = self._window.flush(self.env_step)
         self._set_progress(running=True, steps_per_second=summary.steps_per_second)
