@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,24 +25,17 @@ from benchmarks.machine import machine_lines, reexec_with_malloc_settings  # noq
 reexec_with_malloc_settings()
 
 import torch  # noqa: E402 - after the re-exec on purpose
+from tqdm import tqdm  # noqa: E402
 
+from benchmarks.bench_training import measure_config  # noqa: E402
 from benchmarks.diagnose_collapse import _configured  # noqa: E402
-from townlet.learner.trainer import DQNTrainer  # noqa: E402
 
 
 def window(config_path: Path, setting: str, seconds: float) -> float:
-    """Env steps per second over one timed window right after learning starts."""
+    """Env steps per second over one window timed as ``bench_training.py`` times it."""
     config = _configured(config_path, 0, [setting])
-    with tempfile.TemporaryDirectory() as scratch:
-        trainer = DQNTrainer(config, torch.device("cpu"), Path(scratch))
-        while not trainer.ready_to_learn():
-            trainer.train_step()
-        for _ in range(20):  # warm-up: first updates allocate optimiser state
-            trainer.train_step()
-        steps, start = trainer.env_step, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            trainer.train_step()
-        return (trainer.env_step - steps) / (time.perf_counter() - start)
+    quiet = tqdm(disable=True)
+    return measure_config(config, seconds, torch.device("cpu"), quiet)["env_steps_per_second"]
 
 
 def main() -> None:

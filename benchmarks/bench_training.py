@@ -28,14 +28,20 @@ reexec_with_malloc_settings()
 import torch  # noqa: E402 - after the re-exec on purpose
 from tqdm import tqdm  # noqa: E402
 
-from townlet.config import load_config  # noqa: E402
+from townlet.config import TownletConfig, load_config  # noqa: E402
 from townlet.learner.trainer import DQNTrainer  # noqa: E402
 
 LEVELS = ("level_1_full_observability", "level_2_pomdp", "level_3_temporal")
 
 
 def measure(level: str, seconds: float, device: torch.device, bar: tqdm) -> dict[str, float]:
-    config = load_config(ROOT / "configs" / f"{level}.yaml")
+    return measure_config(load_config(ROOT / "configs" / f"{level}.yaml"), seconds, device, bar)
+
+
+def measure_config(
+    config: TownletConfig, seconds: float, device: torch.device, bar: tqdm
+) -> dict[str, float]:
+    """One timed window of ``train_step()`` right after replay reaches ``learning_starts``."""
     torch.set_num_threads(config.training.torch_threads)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = DQNTrainer(config, device, Path(scratch))

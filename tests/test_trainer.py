@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from townlet.checkpoints import load_checkpoint, played_weights
 from townlet.learner.exploration import LinearEpsilon
 from townlet.learner.trainer import DQNTrainer
 from townlet.live.player import policy_from_checkpoint
+from townlet.run_records import MetricPoint, RecordLog
 from townlet.world.constants import INTERACT
 
 CPU = torch.device("cpu")
@@ -291,10 +293,6 @@ def test_a_replay_saved_before_masks_were_kept_still_resumes(tmp_path: Path) -> 
 
 
 def test_a_run_shorter_than_a_report_period_still_records_where_it_ended(tmp_path: Path) -> None:
-    import threading
-
-    from townlet.run_records import MetricPoint, RecordLog
-
     config = tiny_config(total_episodes=40)
     config = config.model_copy(
         update={"logging": config.logging.model_copy(update={"tensorboard_every_seconds": 3600.0})}
